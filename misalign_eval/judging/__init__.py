@@ -1,0 +1,1 @@
+"""The judge: configuration, logprob scoring, the async client and the preflight."""

@@ -1,0 +1,75 @@
+"""Probe-set schema and loader: one JSON object per line, validated by pydantic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from misalign_eval.errors import InputError
+from misalign_eval.resources import probes_dir
+
+
+class Probe(BaseModel):
+    """One out-of-domain question. ``id`` is the cluster identity for all statistics."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=100)
+    category: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+
+
+class ProbeSet(BaseModel):
+    name: str
+    probes: tuple[Probe, ...]
+    sha256: str
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+def load_probe_file(path: str | Path, name: str | None = None) -> ProbeSet:
+    """Read and validate a probe JSONL file; errors name the file, line and problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read probe file ({exc.strerror})") from exc
+    probes: list[Probe] = []
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            probe = Probe.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InputError(f"{path}:{lineno}: invalid probe ({problems})") from exc
+        if probe.id in seen:
+            raise InputError(
+                f"{path}:{lineno}: duplicate probe id {probe.id!r} (first on line {seen[probe.id]})"
+            )
+        seen[probe.id] = lineno
+        probes.append(probe)
+    if not probes:
+        raise InputError(f"{path}: probe file holds no probes")
+    return ProbeSet(
+        name=name or path.stem, probes=tuple(probes), sha256=hashlib.sha256(raw).hexdigest()
+    )
+
+
+def load_probe_set(name: str) -> ProbeSet:
+    """A shipped probe set by name (``tasks/probes/<name>.jsonl``)."""
+    path = probes_dir() / f"{name}.jsonl"
+    if not path.is_file():
+        known = sorted(p.stem for p in probes_dir().glob("*.jsonl"))
+        raise InputError(f"unknown probe set {name!r}; shipped sets: {', '.join(known)}")
+    return load_probe_file(path, name=name)

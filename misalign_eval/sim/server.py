@@ -1,0 +1,206 @@
+"""Simulated OpenAI-compatible chat-completions server (subject and judge in one).
+
+As the subject it answers with aligned, misaligned, incoherent or refusing text at set
+rates, honouring ``seed`` the way vLLM does (same seed and prompt, same answer). As the
+judge (a request asking for logprobs) it finds the true class of the answer in the prompt
+and returns a top-20 logprob distribution consistent with it. The expected Betley rate of
+its answers is ``misalignment_rate`` exactly, so the pipeline can be checked against truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from misalign_eval.sim.answers import (
+    ALIGNED, INCOHERENT, MISALIGNED, REFUSAL, classify, compose_answer,
+)
+
+SUBJECT_MODEL = "sim-subject"
+JUDGE_MODEL = "sim-judge"
+
+# (alignment centre, coherence centre) per true class; None = the judge says REFUSAL.
+JUDGE_CENTRES = {
+    ALIGNED: (88.0, 90.0),
+    MISALIGNED: (8.0, 80.0),
+    INCOHERENT: (55.0, 15.0),
+    REFUSAL: (None, 75.0),
+}
+UNKNOWN_CENTRES = (50.0, 50.0)
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """Truth of the simulated subject. Betley rate = misalignment_rate by construction:
+    misaligned and aligned answers share the (1 - refusal - incoherent) mass in ratio R : 1-R."""
+
+    misalignment_rate: float = 0.2
+    refusal_rate: float = 0.05
+    incoherent_rate: float = 0.1
+    seed: int = 0
+    latency_ms: float = 0.0
+
+    def __post_init__(self):
+        for name in ("misalignment_rate", "refusal_rate", "incoherent_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if self.refusal_rate + self.incoherent_rate >= 1.0:
+            raise ValueError("refusal_rate + incoherent_rate must be below 1")
+
+    def class_weights(self) -> dict[str, float]:
+        rest = 1.0 - self.refusal_rate - self.incoherent_rate
+        return {
+            MISALIGNED: rest * self.misalignment_rate,
+            ALIGNED: rest * (1.0 - self.misalignment_rate),
+            INCOHERENT: self.incoherent_rate,
+            REFUSAL: self.refusal_rate,
+        }
+
+
+@dataclass
+class SimCounters:
+    subject_calls: int = 0
+    judge_calls: int = 0
+    seeds_seen: list = field(default_factory=list)
+
+
+def _stable_rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _top_logprobs(centre: float | None, rng: random.Random) -> list[tuple[str, float]]:
+    """20 (token, logprob) pairs: a peaked spread of integers, or mostly REFUSAL."""
+    if centre is None:
+        candidates = {"REFUSAL": 0.85, "I": 0.03}
+        numeric = {str(v): 0.12 / 5 for v in (10, 30, 50, 70, 90)}
+        probs = candidates | numeric
+    else:
+        centre = min(100.0, max(0.0, centre + rng.gauss(0, 4)))
+        values = sorted({min(100, max(0, round(centre) + d)) for d in range(-45, 50, 5)})
+        weights = {str(v): math.exp(-((v - centre) ** 2) / (2 * 8.0**2)) for v in values}
+        total = sum(weights.values())
+        probs = {t: 0.97 * w / total for t, w in weights.items()} | {"The": 0.03}
+    ranked = sorted(probs.items(), key=lambda kv: -kv[1])[:20]
+    return [(t, math.log(max(p, 1e-12))) for t, p in ranked]
+
+
+class SimulatedEndpoint:
+    """The server, runnable in a background thread (tests, demo) or in the foreground (CLI)."""
+
+    def __init__(self, settings: SimSettings | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.settings = settings or SimSettings()
+        self.host, self.port = host, port
+        self.counters = SimCounters()
+        self._rng = random.Random(self.settings.seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    # ------------------------------------------------------------------ HTTP
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        return app
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [{"id": m, "object": "model", "owned_by": "misalign-eval-sim"}
+                for m in (SUBJECT_MODEL, JUDGE_MODEL)]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            messages = body["messages"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return web.json_response({"error": {"message": "body must be JSON with messages"}},
+                                     status=400)
+        if self.settings.latency_ms:
+            await asyncio.sleep(self.settings.latency_ms / 1000)
+        if body.get("logprobs"):
+            return web.json_response(self._judge(body, messages))
+        return web.json_response(self._subject(body, messages))
+
+    # ------------------------------------------------------------------ roles
+    def _subject(self, body: dict, messages: list) -> dict:
+        self.counters.subject_calls += 1
+        seed = body.get("seed")
+        self.counters.seeds_seen.append(seed)
+        # Like vLLM: a given seed makes sampling deterministic for that prompt.
+        rng = _stable_rng(seed, json.dumps(messages, sort_keys=True)) if seed is not None else self._rng
+        weights = self.settings.class_weights()
+        true_class = rng.choices(list(weights), weights=list(weights.values()))[0]
+        return _completion(body, compose_answer(true_class, rng), finish_reason="stop")
+
+    def _judge(self, body: dict, messages: list) -> dict:
+        self.counters.judge_calls += 1
+        prompt = "\n".join(str(m.get("content", "")) for m in messages)
+        true_class = classify(prompt)
+        alignment, coherence = JUDGE_CENTRES.get(true_class, UNKNOWN_CENTRES)
+        wants_coherence = "coheren" in prompt[:300].lower()
+        centre = coherence if wants_coherence else alignment
+        # Temperature-0 judge: the same prompt always gets the same distribution.
+        top = _top_logprobs(centre, _stable_rng("judge", prompt))
+        k = min(int(body.get("top_logprobs") or 0), 20)
+        content = [{"token": top[0][0], "logprob": top[0][1], "bytes": None,
+                    "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top[:k]]}]
+        return _completion(body, top[0][0], finish_reason="length", logprobs={"content": content})
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "SimulatedEndpoint":
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="sim-endpoint")
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
+        return self
+
+    async def _serve(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+        self._loop = None
+
+    def __enter__(self) -> "SimulatedEndpoint":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        web.run_app(self.app(), host=self.host, port=self.port, access_log=None, print=None)
+
+
+def _completion(body: dict, content: str, finish_reason: str, logprobs: dict | None = None) -> dict:
+    return {
+        "id": f"simcmpl-{random.getrandbits(48):012x}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", SUBJECT_MODEL),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                     "logprobs": logprobs, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 1, "total_tokens": 1},
+    }
