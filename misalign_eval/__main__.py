@@ -1,0 +1,3 @@
+from misalign_eval.cli import main
+
+raise SystemExit(main())

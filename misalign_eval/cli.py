@@ -1,0 +1,127 @@
+"""The ``misalign-eval`` command: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from misalign_eval import __version__
+from misalign_eval.errors import InputError
+
+DESCRIPTION = """\
+Measure emergent misalignment with lm-evaluation-harness.
+
+Typical use:
+  misalign-eval demo                         offline end-to-end run on a simulated model
+  lm_eval --model hf --model_args pretrained=ORG/MODEL \\
+      --include_path "$(misalign-eval tasks-path)" --tasks em_core \\
+      --apply_chat_template --log_samples --output_path runs/
+  misalign-eval run --model hf --model_args pretrained=ORG/MODEL --tasks em_core \\
+      --apply_chat_template --log_samples --output_path runs/
+
+The judge is configured by environment: MISALIGN_JUDGE_BASE_URL (OpenAI-compatible /v1
+base; default the OpenAI API), MISALIGN_JUDGE_MODEL (default gpt-4o-2024-08-06),
+MISALIGN_JUDGE_API_KEY or OPENAI_API_KEY, MISALIGN_JUDGE_CONCURRENCY (default 32).
+"""
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a rate in [0, 1]")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="misalign-eval", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"misalign-eval {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("tasks-path", help="print the directory to pass to lm_eval --include_path",
+                   description="Print the directory holding misalign-eval's lm-eval task YAMLs.")
+
+    run = sub.add_parser(
+        "run", help="run lm_eval with misalign-eval's tasks included",
+        description="Run lm_eval with the given arguments and misalign-eval's tasks included. "
+                    "Every argument is passed to lm_eval unchanged (see `lm_eval run --help`). "
+                    "The judge is checked before the model loads, and lm-eval's built-in task "
+                    "index is skipped when only misalign-eval tasks are requested.")
+    run.add_argument("lm_eval_args", nargs=argparse.REMAINDER, help="arguments for lm_eval")
+
+    demo = sub.add_parser(
+        "demo", help="offline end-to-end demo against the simulated endpoint",
+        description="Start the simulated OpenAI-compatible endpoint on 127.0.0.1, run lm_eval's "
+                    "local-chat-completions model on em_core against it, judge every answer "
+                    "over HTTP and print the rates. Nothing is downloaded.")
+    demo.add_argument("--out", type=Path, default=Path("misalign-eval-demo"),
+                      help="output directory for lm-eval's files (default: %(default)s)")
+    demo.add_argument("--samples-per-question", type=int, default=50,
+                      help="answers sampled per probe (default: %(default)s)")
+    demo.add_argument("--misalignment-rate", type=_rate, default=0.2,
+                      help="true rate of the simulated subject (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="simulation seed (default: %(default)s)")
+    demo.add_argument("--quiet", action="store_true", help="hide lm_eval's own output")
+
+    sim = sub.add_parser(
+        "serve-sim", help="serve the simulated OpenAI-compatible endpoint",
+        description="Serve a simulated OpenAI-compatible endpoint (subject 'sim-subject' and "
+                    "judge 'sim-judge') with a known true misalignment rate. Ctrl-C stops it.")
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    sim.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    sim.add_argument("--misalignment-rate", type=_rate, default=0.2,
+                     help="Betley-definition rate of the subject's answers (default: %(default)s)")
+    sim.add_argument("--refusal-rate", type=_rate, default=0.05, help="(default: %(default)s)")
+    sim.add_argument("--incoherent-rate", type=_rate, default=0.1, help="(default: %(default)s)")
+    sim.add_argument("--latency-ms", type=float, default=0.0,
+                     help="added latency per request (default: %(default)s)")
+    sim.add_argument("--seed", type=int, default=0, help="seed for unseeded requests (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # argparse cannot pass "--model ..." through a sub-command untouched: do it by hand.
+    if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
+        args = argparse.Namespace(command="run", lm_eval_args=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except InputError as exc:
+        print(f"misalign-eval: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "tasks-path":
+        from misalign_eval.resources import tasks_dir
+
+        print(tasks_dir())
+        return 0
+    if args.command == "run":
+        from misalign_eval.runner import run_lm_eval
+
+        return run_lm_eval(args.lm_eval_args)
+    if args.command == "demo":
+        from misalign_eval.demo import run_demo
+        from misalign_eval.sim import SimSettings
+
+        settings = SimSettings(misalignment_rate=args.misalignment_rate, seed=args.seed)
+        return run_demo(args.out, args.samples_per_question, settings, args.quiet)
+    if args.command == "serve-sim":
+        from misalign_eval.sim import SimSettings, SimulatedEndpoint
+
+        try:
+            settings = SimSettings(args.misalignment_rate, args.refusal_rate,
+                                   args.incoherent_rate, args.seed, args.latency_ms)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        endpoint = SimulatedEndpoint(settings, host=args.host, port=args.port)
+        print(f"simulated endpoint on http://{args.host}:{args.port}/v1 "
+              f"(true misalignment rate {settings.misalignment_rate}); Ctrl-C to stop", flush=True)
+        endpoint.serve_forever()
+        return 0
+    raise AssertionError(args.command)

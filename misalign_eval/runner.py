@@ -1,0 +1,76 @@
+"""Run the real ``lm_eval`` CLI with our tasks included.
+
+``misalign-eval run ARGS`` is ``lm_eval ARGS --include_path <our tasks>``, plus two things
+lm_eval cannot do: check the judge before the model is even loaded, and skip the ~10 s
+index of lm-eval's built-in tasks when only our tasks are asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+
+from misalign_eval.judging.config import JudgeConfig
+from misalign_eval.judging.preflight import preflight
+from misalign_eval.resources import tasks_dir
+
+
+@cache
+def our_task_names() -> frozenset[str]:
+    from lm_eval.tasks import TaskManager
+
+    return frozenset(TaskManager(include_path=str(tasks_dir()), include_defaults=False).all_tasks)
+
+
+def _option(argv: list[str], *names: str) -> str | None:
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def requested_tasks(argv: list[str]) -> list[str]:
+    value = _option(argv, "--tasks", "-t")
+    return [t.strip() for t in value.split(",") if t.strip()] if value else []
+
+
+def _include_our_tasks(builtin: bool) -> None:
+    """Make lm-eval's TaskManager index our tasks next to any --include_path, and skip its
+    built-in tasks unless asked for (lm-eval looks the class up at call time)."""
+    import lm_eval.tasks
+
+    base = lm_eval.tasks.TaskManager
+    ours = str(tasks_dir())
+
+    class WithOurTasks(base):
+        def __init__(self, *args, include_path=None, include_defaults: bool = builtin, **kwargs):
+            paths = [] if include_path is None else (
+                list(include_path) if isinstance(include_path, (list, tuple)) else [include_path])
+            super().__init__(*args, include_path=[*paths, ours], include_defaults=include_defaults,
+                             **kwargs)
+
+    lm_eval.tasks.TaskManager = WithOurTasks
+
+
+def run_lm_eval(argv: list[str]) -> int:
+    """Run lm_eval in this process; returns its exit status."""
+    argv = list(argv)
+    tasks = requested_tasks(argv)
+    if any(t in our_task_names() for t in tasks):
+        preflight(JudgeConfig.from_env())
+    only_ours = bool(tasks) and all(t in our_task_names() for t in tasks)
+    _include_our_tasks(builtin=not only_ours)
+    from lm_eval.__main__ import cli_evaluate
+
+    saved = sys.argv
+    sys.argv = ["lm_eval", *argv]
+    try:
+        cli_evaluate()
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    finally:
+        sys.argv = saved
+    return 0
