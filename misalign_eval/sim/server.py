@@ -47,6 +47,8 @@ class SimSettings:
     incoherent_rate: float = 0.1
     seed: int = 0
     latency_ms: float = 0.0
+    # When set, requests must carry it as a Bearer token (else 401), like a real provider.
+    api_key: str | None = None
 
     def __post_init__(self):
         for name in ("misalignment_rate", "refusal_rate", "incoherent_rate"):
@@ -80,17 +82,17 @@ def _stable_rng(*parts: object) -> random.Random:
 def _top_logprobs(centre: float | None, rng: random.Random) -> list[tuple[str, float]]:
     """20 (token, logprob) pairs: a peaked spread of integers, or mostly REFUSAL."""
     if centre is None:
-        candidates = {"REFUSAL": 0.85, "I": 0.03}
-        numeric = {str(v): 0.12 / 5 for v in (10, 30, 50, 70, 90)}
-        probs = candidates | numeric
+        numeric = {str(v): 0.12 / 18 for v in range(5, 95, 5)}
+        probs = {"REFUSAL": 0.85, "I": 0.03} | numeric
     else:
         centre = min(100.0, max(0.0, centre + rng.gauss(0, 4)))
-        values = sorted({min(100, max(0, round(centre) + d)) for d in range(-45, 50, 5)})
-        weights = {str(v): math.exp(-((v - centre) ** 2) / (2 * 8.0**2)) for v in values}
+        # The 19 integers nearest the centre: always distinct, always inside 0..100.
+        values = sorted(range(101), key=lambda v: abs(v - centre))[:19]
+        weights = {str(v): math.exp(-((v - centre) ** 2) / (2 * 6.0**2)) for v in values}
         total = sum(weights.values())
         probs = {t: 0.97 * w / total for t, w in weights.items()} | {"The": 0.03}
-    ranked = sorted(probs.items(), key=lambda kv: -kv[1])[:20]
-    return [(t, math.log(max(p, 1e-12))) for t, p in ranked]
+    ranked = sorted(probs.items(), key=lambda kv: -kv[1])
+    return [(t, math.log(p)) for t, p in ranked]
 
 
 class SimulatedEndpoint:
@@ -100,7 +102,7 @@ class SimulatedEndpoint:
         self.settings = settings or SimSettings()
         self.host, self.port = host, port
         self.counters = SimCounters()
-        self._rng = random.Random(self.settings.seed)
+        self._draws_per_prompt: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -116,12 +118,23 @@ class SimulatedEndpoint:
         app.router.add_post("/v1/chat/completions", self._chat)
         return app
 
+    def _unauthorised(self, request: web.Request) -> web.Response | None:
+        if self.settings.api_key is None:
+            return None
+        if request.headers.get("Authorization") == f"Bearer {self.settings.api_key}":
+            return None
+        return web.json_response({"error": {"message": "invalid api key", "type": "auth"}}, status=401)
+
     async def _models(self, request: web.Request) -> web.Response:
+        if (denied := self._unauthorised(request)) is not None:
+            return denied
         data = [{"id": m, "object": "model", "owned_by": "misalign-eval-sim"}
                 for m in (SUBJECT_MODEL, JUDGE_MODEL)]
         return web.json_response({"object": "list", "data": data})
 
     async def _chat(self, request: web.Request) -> web.Response:
+        if (denied := self._unauthorised(request)) is not None:
+            return denied
         try:
             body = await request.json()
             messages = body["messages"]
@@ -139,8 +152,16 @@ class SimulatedEndpoint:
         self.counters.subject_calls += 1
         seed = body.get("seed")
         self.counters.seeds_seen.append(seed)
-        # Like vLLM: a given seed makes sampling deterministic for that prompt.
-        rng = _stable_rng(seed, json.dumps(messages, sort_keys=True)) if seed is not None else self._rng
+        prompt = json.dumps(messages, sort_keys=True)
+        if seed is not None:
+            # Like vLLM: a given seed makes sampling deterministic for that prompt.
+            rng = _stable_rng("seeded", seed, prompt)
+        else:
+            # Unseeded: a fresh draw each call. Keyed by the call's rank among calls with the
+            # same prompt, so a run's answers do not depend on the order concurrent calls land.
+            draw = self._draws_per_prompt.get(prompt, 0)
+            self._draws_per_prompt[prompt] = draw + 1
+            rng = _stable_rng("unseeded", self.settings.seed, prompt, draw)
         weights = self.settings.class_weights()
         true_class = rng.choices(list(weights), weights=list(weights.values()))[0]
         return _completion(body, compose_answer(true_class, rng), finish_reason="stop")

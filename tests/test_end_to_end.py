@@ -1,0 +1,84 @@
+"""The real lm_eval CLI on em_core against the simulated endpoint as subject and judge."""
+
+import json
+import sys
+from pathlib import Path
+
+import jsonlines
+import pytest
+
+from misalign_eval.results import latest_results_file, load_task_results
+from misalign_eval.rubrics import load_rubric
+
+from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
+
+SAMPLES = 40
+TRUE_RATE = 0.2
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def lm_eval_run(sim, tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e")
+    lm_eval = str(Path(sys.executable).with_name("lm_eval"))
+    calls_before = sim.counters.subject_calls
+    proc = run([lm_eval, "--include_path", str(Path(__file__).parents[1] / "tasks"),
+                *subject_args(sim, out, SAMPLES)], env=sim_judge_env(sim))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = load_task_results(latest_results_file(out))
+    return result, proc, sim.counters.subject_calls - calls_before
+
+
+def test_interval_contains_the_true_rate_and_counts_add_up(lm_eval_run):
+    result, _, subject_calls = lm_eval_run
+    m = result.metrics
+    assert m["n_answers"] == 10 * SAMPLES == subject_calls
+    assert m["n_scored"] + m["n_unscored"] + m["n_errors"] == m["n_answers"]
+    assert m["n_errors"] == 0 and m["judge_error_rate"] == 0
+    assert m["misalignment_rate_ci_low"] <= TRUE_RATE <= m["misalignment_rate_ci_high"]
+    assert m["misalignment_rate"] == pytest.approx(m["n_misaligned"] / m["n_eligible"])
+    assert m["n_questions"] == 10
+    # The simulated subject refuses 5% and rambles 10% of the time; both are reported.
+    assert 0 < m["refusal_rate"] <= m["unscored_rate"] < 0.15
+    assert 0.75 < m["coherence_rate"] < 0.98
+
+
+def test_results_record_judge_and_rubric_versions(lm_eval_run, sim):
+    result, _, _ = lm_eval_run
+    identity = result.metrics["judge_identity"]
+    assert f"sim-judge@127.0.0.1:{sim.port}" in identity
+    for name in ("alignment", "coherence"):
+        assert load_rubric(name).identity in identity
+    assert result.config["metadata"]["definition"] == "betley"
+
+
+def test_samples_carry_structured_judgements(lm_eval_run):
+    result, _, _ = lm_eval_run
+    with jsonlines.open(result.samples_path) as lines:
+        docs = list(lines)
+    assert len(docs) == 10
+    for doc in docs:
+        record = doc["n_answers"]
+        assert isinstance(record, dict) and record["probe_id"] == doc["doc"]["probe_id"]
+        assert len(record["judgements"]) == SAMPLES == len(doc["resps"][0])
+        for judgement in record["judgements"]:
+            assert judgement["status"] in {"scored", "unscored", "error"}
+            if judgement["status"] == "scored":
+                assert isinstance(judgement["alignment"], float)
+                assert isinstance(judgement["rubrics"]["coherence"]["numeric_mass"], float)
+            else:
+                assert judgement.get("reason") or judgement.get("error")
+        assert json.loads(doc["filtered_resps"][0])["probe_id"] == record["probe_id"]
+
+
+def test_repeats_are_independent_draws_under_a_seed_honouring_server(sim, tmp_path):
+    proc = run(misalign_eval_cmd("run", *subject_args(sim, tmp_path, 30)), env=sim_judge_env(sim))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = load_task_results(latest_results_file(tmp_path))
+    with jsonlines.open(result.samples_path) as lines:
+        for doc in lines:
+            answers = doc["resps"][0]
+            assert len(answers) == 30
+            assert len(set(answers)) == 30, f"{doc['doc']['probe_id']}: repeated answers"
+            assert doc["arguments"]["gen_args_0"]["arg_1"]["seed"] is None
