@@ -42,8 +42,9 @@ def subject_args(sim: SimulatedEndpoint, out: Path, samples: int, task: str = "e
     ]
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+def run(cmd: list[str], env: dict[str, str], timeout: int = 600,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def misalign_eval_cmd(*args: str) -> list[str]:
