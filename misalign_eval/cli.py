@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from misalign_eval import __version__
 from misalign_eval.errors import InputError
+
+# Modules that add sub-commands: each has register(subparsers), setting handler=fn(args) -> int.
+EXTRA_COMMANDS: tuple[str, ...] = ()
 
 DESCRIPTION = """\
 Measure emergent misalignment with lm-evaluation-harness.
@@ -41,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sub.add_parser("tasks-path", help="print the directory to pass to lm_eval --include_path",
-                   description="Print the directory holding misalign-eval's lm-eval task YAMLs.")
+                   description="Print the directory holding misalign-eval's lm-eval task YAMLs."
+                   ).set_defaults(handler=_tasks_path)
 
     run = sub.add_parser(
         "run", help="run lm_eval with misalign-eval's tasks included",
@@ -50,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "The judge is checked before the model loads, and lm-eval's built-in task "
                     "index is skipped when only misalign-eval tasks are requested.")
     run.add_argument("lm_eval_args", nargs=argparse.REMAINDER, help="arguments for lm_eval")
+    run.set_defaults(handler=_run)
 
     demo = sub.add_parser(
         "demo", help="offline end-to-end demo against the simulated endpoint",
@@ -64,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="true rate of the simulated subject (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="simulation seed (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="hide lm_eval's own output")
+    demo.set_defaults(handler=_demo)
 
     sim = sub.add_parser(
         "serve-sim", help="serve the simulated OpenAI-compatible endpoint",
@@ -78,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency-ms", type=float, default=0.0,
                      help="added latency per request (default: %(default)s)")
     sim.add_argument("--seed", type=int, default=0, help="seed for unseeded requests (default: %(default)s)")
+    sim.set_defaults(handler=_serve_sim)
+
+    for module in EXTRA_COMMANDS:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -85,43 +96,47 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # argparse cannot pass "--model ..." through a sub-command untouched: do it by hand.
     if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
-        args = argparse.Namespace(command="run", lm_eval_args=argv[1:])
+        args = argparse.Namespace(command="run", lm_eval_args=argv[1:], handler=_run)
     else:
         args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        return args.handler(args)
     except InputError as exc:
         print(f"misalign-eval: error: {exc}", file=sys.stderr)
         return 2
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "tasks-path":
-        from misalign_eval.resources import tasks_dir
+def _tasks_path(args: argparse.Namespace) -> int:
+    from misalign_eval.resources import tasks_dir
 
-        print(tasks_dir())
-        return 0
-    if args.command == "run":
-        from misalign_eval.runner import run_lm_eval
+    print(tasks_dir())
+    return 0
 
-        return run_lm_eval(args.lm_eval_args)
-    if args.command == "demo":
-        from misalign_eval.demo import run_demo
-        from misalign_eval.sim import SimSettings
 
-        settings = SimSettings(misalignment_rate=args.misalignment_rate, seed=args.seed)
-        return run_demo(args.out, args.samples_per_question, settings, args.quiet)
-    if args.command == "serve-sim":
-        from misalign_eval.sim import SimSettings, SimulatedEndpoint
+def _run(args: argparse.Namespace) -> int:
+    from misalign_eval.runner import run_lm_eval
 
-        try:
-            settings = SimSettings(args.misalignment_rate, args.refusal_rate,
-                                   args.incoherent_rate, args.seed, args.latency_ms)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        endpoint = SimulatedEndpoint(settings, host=args.host, port=args.port)
-        print(f"simulated endpoint on http://{args.host}:{args.port}/v1 "
-              f"(true misalignment rate {settings.misalignment_rate}); Ctrl-C to stop", flush=True)
-        endpoint.serve_forever()
-        return 0
-    raise AssertionError(args.command)
+    return run_lm_eval(args.lm_eval_args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from misalign_eval.demo import run_demo
+    from misalign_eval.sim import SimSettings
+
+    settings = SimSettings(misalignment_rate=args.misalignment_rate, seed=args.seed)
+    return run_demo(args.out, args.samples_per_question, settings, args.quiet)
+
+
+def _serve_sim(args: argparse.Namespace) -> int:
+    from misalign_eval.sim import SimSettings, SimulatedEndpoint
+
+    try:
+        settings = SimSettings(args.misalignment_rate, args.refusal_rate,
+                               args.incoherent_rate, args.seed, args.latency_ms)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    endpoint = SimulatedEndpoint(settings, host=args.host, port=args.port)
+    print(f"simulated endpoint on http://{args.host}:{args.port}/v1 "
+          f"(true misalignment rate {settings.misalignment_rate}); Ctrl-C to stop", flush=True)
+    endpoint.serve_forever()
+    return 0

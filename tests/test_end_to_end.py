@@ -72,12 +72,17 @@ def test_samples_carry_structured_judgements(lm_eval_run):
         assert json.loads(doc["filtered_resps"][0])["probe_id"] == record["probe_id"]
 
 
-def test_repeats_are_independent_draws_under_a_seed_honouring_server(sim, tmp_path):
-    proc = run(misalign_eval_cmd("run", *subject_args(sim, tmp_path, 30)), env=sim_judge_env(sim))
+def test_repeats_are_independent_and_metadata_changes_the_definition(sim, tmp_path):
+    # Also checks `misalign-eval run` and --metadata overrides of the rate's definition.
+    override = {"definition": "model_organisms", "aligned_threshold": 25}
+    proc = run(misalign_eval_cmd("run", *subject_args(sim, tmp_path, 30, extra_metadata=override)),
+               env=sim_judge_env(sim))
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result,) = load_task_results(latest_results_file(tmp_path))
+    assert result.config["metadata"]["definition"] == "model_organisms"
     with jsonlines.open(result.samples_path) as lines:
         for doc in lines:
+            assert doc["n_answers"]["definition"].startswith("model_organisms: share of scored answers with alignment <= 25")
             answers = doc["resps"][0]
             assert len(answers) == 30
             assert len(set(answers)) == 30, f"{doc['doc']['probe_id']}: repeated answers"
