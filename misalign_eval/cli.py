@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from misalign_eval import __version__
-from misalign_eval.errors import InputError
+from misalign_eval.errors import InputError, MisalignEvalError
 
 # Modules that add sub-commands: each has register(subparsers), setting handler=fn(args) -> int.
 EXTRA_COMMANDS: tuple[str, ...] = ()
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except InputError as exc:
+    except MisalignEvalError as exc:
         print(f"misalign-eval: error: {exc}", file=sys.stderr)
         return 2
 

@@ -17,12 +17,12 @@ from lm_eval.filters import build_filter_ensemble
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from misalign_eval.errors import InputError
-from misalign_eval.judging.client import Judge
+from misalign_eval.grading import Question, check_error_rate, judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.preflight import preflight_once
 from misalign_eval.probes import load_probe_set
 from misalign_eval.rubrics import load_rubric
-from misalign_eval.scoring import Definition, QuestionCounts, label_answer
+from misalign_eval.scoring import Definition, QuestionCounts
 from misalign_eval.stats import clustered_rate
 
 FILTER_NAME = "judged"
@@ -87,7 +87,8 @@ class JudgeFilter(Filter):
     """Grades every answer of the task in one concurrent pass.
 
     Returns, per probe, a JSON string (lm-eval logs filtered responses with str(), so a
-    dict would become a Python repr) holding one judgement per sampled answer.
+    dict would become a Python repr) holding one judgement per sampled answer. Raises
+    JudgeFailure, aborting the run, when the judge failed on more than max_error_rate.
     """
 
     def __init__(self, rubrics, definition: Definition, **kwargs):
@@ -98,34 +99,21 @@ class JudgeFilter(Filter):
     def apply(self, resps, docs):
         config = JudgeConfig.from_env()
         preflight_once(config)
-        pairs = [(doc["question"], answer) for answers, doc in zip(resps, docs) for answer in answers]
-        outcomes = iter(Judge(config, self.rubrics).grade_sync(pairs))
-        alignment, coherence = (r.name for r in self.rubrics)
-        records = []
-        for answers, doc in zip(resps, docs):
-            judgements = [
-                {"sample": i, **label_answer(next(outcomes), self.definition, alignment, coherence)}
-                for i in range(len(answers))
-            ]
-            records.append(json.dumps({
-                "probe_id": doc["probe_id"],
-                "category": doc["category"],
-                "judge": config.identity,
-                "rubrics": [r.identity for r in self.rubrics],
-                "definition": self.definition.describe(),
-                "judgements": judgements,
-            }))
-        return records
+        questions = [Question(doc["probe_id"], doc["category"], doc["question"], list(answers))
+                     for answers, doc in zip(resps, docs)]
+        with opened_judge(config, self.rubrics) as judge:
+            records = judge_questions(judge, self.definition, questions)
+        check_error_rate(records, config.max_error_rate)
+        return [json.dumps(record) for record in records]
 
 
 def process_results(doc: dict, results: list) -> dict:
     """Per probe: the full record under the carrier metric, compact counts elsewhere."""
     record = json.loads(results[0])
-    counts = QuestionCounts.from_judgements(record["probe_id"], record["judgements"]).__dict__
-    summary = {**counts, "judge": record["judge"], "rubrics": record["rubrics"],
+    summary = {**record["counts"], "judge": record["judge"], "rubrics": record["rubrics"],
                "definition": record["definition"]}
     values = {name: summary for name in METRICS}
-    values[CARRIER_METRIC] = record | {"counts": counts}
+    values[CARRIER_METRIC] = record
     return values
 
 

@@ -65,7 +65,8 @@ def test_failed_calls_become_error_outcomes_not_scores():
     config = JudgeConfig.from_env({"MISALIGN_JUDGE_BASE_URL": closed_port_url(),
                                    "MISALIGN_JUDGE_MAX_RETRIES": "0"})
     outcomes = Judge(config, [load_rubric("alignment")]).grade_sync([("q", "a")] * 3, progress=False)
-    assert [o["alignment"].error for o in outcomes] == ["APIConnectionError"] * 3
+    # openai's aiohttp transport calls a refused connection a timeout; the cause says better.
+    assert [o["alignment"].error for o in outcomes] == ["APITimeoutError[ConnectionRefusedError]"] * 3
     assert all(o["alignment"].score is None for o in outcomes)
 
 

@@ -1,24 +1,33 @@
 """Grade many answers concurrently with the ``openai`` async client.
 
-One bounded pool of requests covers every (answer, rubric) pair of a task. Retries and
-back-off (429 with Retry-After, 5xx, timeouts, dropped connections) are the openai client's
-own. A call that still fails becomes an ``error`` outcome carrying the exception class and
-HTTP status only: provider error bodies can echo part of the API key.
+One bounded pool of workers covers every (answer, rubric) pair handed over; an adaptive
+limit shrinks the pool when the endpoint answers 429. Retries with back-off (429 honouring
+``Retry-After``, 5xx, timeouts, dropped connections) are the openai client's own. The
+transport is openai's aiohttp client and replies are parsed from raw JSON: at hundreds of
+calls per second the default transport and response models cost more CPU than the judging.
+
+A call that still fails becomes an ``error`` outcome carrying the exception class and HTTP
+status only: provider error bodies can echo part of the API key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import asdict, dataclass
 
 import openai
 from tqdm.auto import tqdm
 
+from misalign_eval.judging.cache import VerdictCache, verdict_key
 from misalign_eval.judging.config import JudgeConfig
-from misalign_eval.judging.logprobs import score_top_logprobs
+from misalign_eval.judging.limiter import AdaptiveLimit
+from misalign_eval.judging.logprobs import LogprobScore, score_top_logprobs
+from misalign_eval.judging.sampled import score_sampled_replies
 from misalign_eval.rubrics import Rubric
 
 TOP_LOGPROBS = 20
+SAMPLED_MAX_TOKENS = 5
 
 
 @dataclass(frozen=True)
@@ -34,85 +43,144 @@ class RubricOutcome:
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
 
+    @classmethod
+    def from_score(cls, result: LogprobScore, truncated: bool) -> "RubricOutcome":
+        return cls(score=None if result.score is None else round(result.score, 4),
+                   reason=result.reason, numeric_mass=round(result.numeric_mass, 4),
+                   truncated=truncated)
+
+
+class JudgeReplyError(Exception):
+    """The endpoint answered 200 but not with what the scoring mode needs."""
+
 
 def describe_error(exc: BaseException) -> str:
-    """Class name plus HTTP status: never the message, which may quote credentials."""
+    """Class name, HTTP status and root cause: never a message, which may quote credentials.
+
+    The root cause matters: openai's aiohttp transport reports a refused or dropped
+    connection as APITimeoutError; its cause (ClientConnectorError, ServerDisconnectedError)
+    tells what really happened.
+    """
+    if isinstance(exc, JudgeReplyError):
+        return str(exc)
     status = getattr(exc, "status_code", None)
-    return f"{type(exc).__name__}({status})" if status else type(exc).__name__
+    text = f"{type(exc).__name__}({status})" if status else type(exc).__name__
+    root = exc
+    while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
+        root = root.__cause__ or root.__context__
+    if root is not exc and type(root).__name__ not in text:
+        text += f"[{type(root).__name__}]"
+    return text
+
+
+def decoding_parameters(config: JudgeConfig) -> dict:
+    """The request parameters besides model and messages; part of every cache key."""
+    if config.mode == "sampled":
+        return {"max_tokens": SAMPLED_MAX_TOKENS, "temperature": 1.0, "n": config.samples}
+    return {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+
+
+def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore:
+    """Turn a chat-completions JSON reply into a score under the configured mode."""
+    try:
+        choices = data["choices"]
+        if config.mode == "sampled":
+            replies = [c["message"]["content"] for c in choices]
+            return score_sampled_replies(replies, rubric.scale, rubric.special_tokens)
+        top = choices[0]["logprobs"]["content"][0]["top_logprobs"]
+        pairs = [(t["token"], float(t["logprob"])) for t in top]
+    except (KeyError, IndexError, TypeError, ValueError):
+        # 200 without logprobs: a capability problem of the endpoint, not of the answer.
+        raise JudgeReplyError("NoLogprobsReturned" if config.mode == "logprobs"
+                              else "NoChoicesReturned") from None
+    if not pairs:
+        raise JudgeReplyError("NoLogprobsReturned")
+    return score_top_logprobs(pairs, rubric.scale, rubric.special_tokens)
 
 
 class Judge:
-    """Calls the configured endpoint once per rubric per answer, ``concurrency`` at a time."""
+    """Grades (question, answer) pairs with every rubric, through the cache when given."""
 
-    def __init__(self, config: JudgeConfig, rubrics: list[Rubric]):
+    def __init__(self, config: JudgeConfig, rubrics: list[Rubric], cache: VerdictCache | None = None):
         self.config = config
         self.rubrics = rubrics
+        self.cache = cache
+        self.decoding = decoding_parameters(config)
+        self.calls_made = 0
+        self.cache_hits = 0
+        self.rate_limit_cuts = 0
 
-    def _client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            base_url=self.config.base_url,
-            api_key=self.config.key_for_client(),
-            max_retries=self.config.max_retries,
-            timeout=self.config.timeout_s,
-        )
+    def _key(self, rubric: Rubric, question: str, answer: str) -> str:
+        return verdict_key(model=self.config.model, base_url=self.config.base_url,
+                           rubric_sha256=rubric.sha256, decoding=self.decoding,
+                           question=question, answer=answer)
 
-    async def _grade_one(
-        self, client: openai.AsyncOpenAI, gate: asyncio.Semaphore, rubric: Rubric,
-        question: str, answer: str,
-    ) -> RubricOutcome:
+    async def _call(self, client: openai.AsyncOpenAI, rubric: Rubric, question: str,
+                    answer: str) -> RubricOutcome:
         prompt, truncated = rubric.render(question, answer)
-        async with gate:
-            try:
-                response = await client.chat.completions.create(
-                    model=self.config.model,
-                    messages=[{"role": "user", "content": prompt}],
-                    max_tokens=1,
-                    temperature=0,
-                    logprobs=True,
-                    top_logprobs=TOP_LOGPROBS,
-                )
-            except openai.OpenAIError as exc:
-                return RubricOutcome(error=describe_error(exc), truncated=truncated)
+        body = {"model": self.config.model, "messages": [{"role": "user", "content": prompt}],
+                **self.decoding}
         try:
-            first = response.choices[0].logprobs.content[0]
-            pairs = [(t.token, t.logprob) for t in first.top_logprobs]
-        except (AttributeError, IndexError, TypeError):
-            # The endpoint ignored logprobs=True: a judge capability problem, not an answer property.
-            return RubricOutcome(error="NoLogprobsReturned", truncated=truncated)
-        result = score_top_logprobs(pairs, rubric.scale, rubric.special_tokens)
-        return RubricOutcome(
-            score=None if result.score is None else round(result.score, 4),
-            reason=result.reason,
-            numeric_mass=round(result.numeric_mass, 4),
-            truncated=truncated,
-        )
+            # cast_to=bytes: the client's retries and errors, without its response models.
+            raw = await client.post("/chat/completions", body=body, cast_to=bytes)
+            self.calls_made += 1
+            result = score_reply(json.loads(raw), self.config, rubric)
+        except json.JSONDecodeError:
+            return RubricOutcome(error="MalformedResponse", truncated=truncated)
+        except Exception as exc:  # noqa: BLE001 - any failure of an untrusted endpoint is an error outcome
+            return RubricOutcome(error=describe_error(exc), truncated=truncated)
+        return RubricOutcome.from_score(result, truncated)
 
-    async def grade(
-        self, pairs: list[tuple[str, str]], progress: bool = True
-    ) -> list[dict[str, RubricOutcome]]:
+    async def grade(self, pairs: list[tuple[str, str]], progress: bool = True
+                    ) -> list[dict[str, RubricOutcome]]:
         """Outcomes per (question, answer), in input order, keyed by rubric name."""
-        gate = asyncio.Semaphore(self.config.concurrency)
-        bar = tqdm(total=len(pairs) * len(self.rubrics), desc="Judging", unit="call",
-                   disable=not progress)
-
-        async def tracked(coro):
-            outcome = await coro
-            bar.update(1)
-            return outcome
-
-        async with self._client() as client:
-            jobs = [
-                tracked(self._grade_one(client, gate, rubric, question, answer))
-                for question, answer in pairs
-                for rubric in self.rubrics
-            ]
-            flat = await asyncio.gather(*jobs)
+        jobs = [(i, rubric, question, answer) for i, (question, answer) in enumerate(pairs)
+                for rubric in self.rubrics]
+        results: list[dict[str, RubricOutcome]] = [{} for _ in pairs]
+        keys = [self._key(rubric, q, a) for _, rubric, q, a in jobs]
+        cached = self.cache.get_many(keys) if self.cache else {}
+        todo = []
+        for job, key in zip(jobs, keys):
+            if key in cached:
+                results[job[0]][job[1].name] = RubricOutcome(**cached[key])
+            else:
+                todo.append((job, key))
+        self.cache_hits += len(jobs) - len(todo)
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="Judging", unit="call",
+                   disable=not progress, dynamic_ncols=True)
+        if todo:
+            await self._run_pool(todo, results, bar)
         bar.close()
-        width = len(self.rubrics)
-        return [
-            {rubric.name: flat[i * width + j] for j, rubric in enumerate(self.rubrics)}
-            for i in range(len(pairs))
-        ]
+        return [{r.name: outcome[r.name] for r in self.rubrics} for outcome in results]
+
+    async def _run_pool(self, todo, results, bar) -> None:
+        limit = AdaptiveLimit(self.config.concurrency)
+
+        async def on_response(response) -> None:
+            if response.status_code == 429:
+                limit.rate_limited()
+
+        http_client = openai.DefaultAioHttpClient(event_hooks={"response": [on_response]})
+        client = openai.AsyncOpenAI(base_url=self.config.base_url,
+                                    api_key=self.config.key_for_client(),
+                                    max_retries=self.config.max_retries,
+                                    timeout=self.config.timeout_s, http_client=http_client)
+        queue = iter(todo)
+
+        async def worker() -> None:
+            for (index, rubric, question, answer), key in queue:
+                async with limit:
+                    outcome = await self._call(client, rubric, question, answer)
+                if outcome.error is None:
+                    limit.succeeded()
+                    if self.cache is not None:
+                        self.cache.put(key, outcome.to_json())
+                results[index][rubric.name] = outcome
+                bar.update(1)
+
+        async with client:
+            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(todo)))))
+        self.rate_limit_cuts += limit.cuts
 
     def grade_sync(self, pairs: list[tuple[str, str]], progress: bool = True):
         return asyncio.run(self.grade(pairs, progress=progress))

@@ -1,10 +1,17 @@
-"""Judge settings, read from the environment so secrets never pass through lm-eval metadata."""
+"""Judge settings: an optional YAML file, then environment variables, then CLI flags.
+
+Secrets never pass through lm-eval's ``--metadata`` or model args (both are written into
+results files): the API key comes only from the environment.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from misalign_eval.errors import InputError
@@ -14,17 +21,35 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
 # Local OpenAI-compatible servers (vLLM, Ollama) accept any key; the client needs one.
 PLACEHOLDER_KEY = "no-key-needed"
+CACHE_OFF = "off"
 
-ENV_BASE_URL = "MISALIGN_JUDGE_BASE_URL"
-ENV_MODEL = "MISALIGN_JUDGE_MODEL"
 ENV_API_KEY = "MISALIGN_JUDGE_API_KEY"
-ENV_CONCURRENCY = "MISALIGN_JUDGE_CONCURRENCY"
-ENV_TIMEOUT = "MISALIGN_JUDGE_TIMEOUT"
-ENV_MAX_RETRIES = "MISALIGN_JUDGE_MAX_RETRIES"
+ENV_CONFIG = "MISALIGN_JUDGE_CONFIG"
+# Setting name -> environment variable. The YAML file uses the setting names.
+ENV_VARS = {
+    "base_url": "MISALIGN_JUDGE_BASE_URL",
+    "model": "MISALIGN_JUDGE_MODEL",
+    "concurrency": "MISALIGN_JUDGE_CONCURRENCY",
+    "timeout_s": "MISALIGN_JUDGE_TIMEOUT",
+    "max_retries": "MISALIGN_JUDGE_MAX_RETRIES",
+    "mode": "MISALIGN_JUDGE_MODE",
+    "samples": "MISALIGN_JUDGE_SAMPLES",
+    "max_error_rate": "MISALIGN_JUDGE_MAX_ERROR_RATE",
+    "cache": "MISALIGN_JUDGE_CACHE",
+}
+ENV_BASE_URL, ENV_MODEL = ENV_VARS["base_url"], ENV_VARS["model"]
+ENV_MODE, ENV_CACHE = ENV_VARS["mode"], ENV_VARS["cache"]
+
+
+def default_cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "misalign-eval" / "judge-cache.sqlite"
 
 
 class JudgeConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """Everything that decides how answers are graded (the key is kept secret)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_url: str = OPENAI_BASE_URL
     model: str = DEFAULT_JUDGE_MODEL
@@ -32,6 +57,12 @@ class JudgeConfig(BaseModel):
     concurrency: int = Field(default=32, ge=1, le=1024)
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
+    # logprobs: the reference method (one token, top-20 logprobs). sampled: for endpoints
+    # without logprobs or whose tokenizer splits "100": `samples` short integer answers.
+    mode: Literal["logprobs", "sampled"] = "logprobs"
+    samples: int = Field(default=5, ge=1, le=50)
+    max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    cache: str = ""  # "" = default location, "off" = no cache, else a path
 
     @property
     def host(self) -> str:
@@ -43,39 +74,60 @@ class JudgeConfig(BaseModel):
 
     @property
     def identity(self) -> str:
-        """Model and host: enough to tell two judges apart, nothing secret."""
-        return f"{self.model}@{self.host}"
+        """Model, host and scoring mode: enough to tell two judges apart, nothing secret."""
+        return f"{self.model}@{self.host} mode={self.mode}"
+
+    @property
+    def cache_path(self) -> Path | None:
+        if self.cache == CACHE_OFF:
+            return None
+        return Path(self.cache).expanduser() if self.cache else default_cache_path()
 
     def key_for_client(self) -> str:
         return self.api_key.get_secret_value() if self.api_key else PLACEHOLDER_KEY
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "JudgeConfig":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "JudgeConfig":
+        """File (``MISALIGN_JUDGE_CONFIG``) < environment < ``overrides`` (CLI flags)."""
         env = os.environ if environ is None else environ
-        key = env.get(ENV_API_KEY) or env.get("OPENAI_API_KEY") or None
-        values: dict[str, object] = {"api_key": key}
-        for field, var in (
-            ("base_url", ENV_BASE_URL),
-            ("model", ENV_MODEL),
-            ("concurrency", ENV_CONCURRENCY),
-            ("timeout_s", ENV_TIMEOUT),
-            ("max_retries", ENV_MAX_RETRIES),
-        ):
+        values: dict[str, object] = {}
+        source = {}
+        if env.get(ENV_CONFIG):
+            values.update(_read_config_file(Path(env[ENV_CONFIG])))
+            source = {k: env[ENV_CONFIG] for k in values}
+        for setting, var in ENV_VARS.items():
             if env.get(var):
-                values[field] = env[var]
+                values[setting] = env[var]
+                source[setting] = var
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["api_key"] = env.get(ENV_API_KEY) or env.get("OPENAI_API_KEY") or None
         try:
             config = cls.model_validate(values)
         except ValidationError as exc:
-            # Name the variable, never echo the key (it is not among these fields' inputs).
-            names = {"base_url": ENV_BASE_URL, "model": ENV_MODEL, "concurrency": ENV_CONCURRENCY,
-                     "timeout_s": ENV_TIMEOUT, "max_retries": ENV_MAX_RETRIES}
+            # Name where each bad value came from; the key is never among these messages.
             problems = "; ".join(
-                f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()
-            )
+                f"{source.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
             raise InputError(f"judge configuration: {problems}") from None
         if not config.base_url.startswith(("http://", "https://")):
             raise InputError(
                 f"{ENV_BASE_URL}={config.base_url!r} is not an http(s) URL; "
-                "give the OpenAI-compatible base, e.g. http://localhost:8000/v1"
-            )
+                "give the OpenAI-compatible base, e.g. http://localhost:8000/v1")
         return config
+
+
+def _read_config_file(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read judge config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: judge config must be a mapping of settings")
+    if "api_key" in data:
+        raise InputError(f"{path}: do not put the API key in a file; set {ENV_API_KEY}")
+    unknown = sorted(set(data) - set(ENV_VARS))
+    if unknown:
+        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(ENV_VARS)}")
+    return data

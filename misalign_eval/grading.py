@@ -1,0 +1,72 @@
+"""From answers to per-question judgement records: shared by the lm-eval filter and
+``misalign-eval judge``, so a live run and a re-judged samples file give the same records."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass
+
+from misalign_eval.errors import JudgeFailure
+from misalign_eval.judging.cache import VerdictCache
+from misalign_eval.judging.client import Judge
+from misalign_eval.judging.config import JudgeConfig
+from misalign_eval.rubrics import Rubric
+from misalign_eval.scoring import ERROR, Definition, QuestionCounts, label_answer
+
+
+@dataclass(frozen=True)
+class Question:
+    """One probe and the answers sampled for it."""
+
+    probe_id: str
+    category: str
+    question: str
+    answers: list[str]
+
+
+@contextlib.contextmanager
+def opened_judge(config: JudgeConfig, rubrics: list[Rubric]):
+    cache = VerdictCache(config.cache_path) if config.cache_path else None
+    try:
+        yield Judge(config, rubrics, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def judge_questions(judge: Judge, definition: Definition, questions: list[Question],
+                    progress: bool = True) -> list[dict]:
+    """One record per question: judge identity, rubric identities, the definition in words,
+    and one judgement per answer (scored / unscored with reason / error)."""
+    pairs = [(q.question, answer) for q in questions for answer in q.answers]
+    outcomes = iter(judge.grade_sync(pairs, progress=progress))
+    alignment, coherence = (r.name for r in judge.rubrics)
+    records = []
+    for q in questions:
+        judgements = [{"sample": i, **label_answer(next(outcomes), definition, alignment, coherence)}
+                      for i in range(len(q.answers))]
+        counts = QuestionCounts.from_judgements(q.probe_id, judgements)
+        records.append({
+            "probe_id": q.probe_id, "category": q.category,
+            "judge": judge.config.identity,
+            "rubrics": [r.identity for r in judge.rubrics],
+            "definition": definition.describe(),
+            "judgements": judgements,
+            "counts": counts.__dict__,
+        })
+    return records
+
+
+def check_error_rate(records: list[dict], max_error_rate: float) -> None:
+    """Refuse to publish a rate when the judge failed on more than ``max_error_rate``."""
+    judgements = [j for r in records for j in r["judgements"]]
+    errors = [j["error"] for j in judgements if j["status"] == ERROR]
+    if judgements and len(errors) / len(judgements) > max_error_rate:
+        common = ", ".join(f"{e} x{n}" for e, n in Counter(errors).most_common(3))
+        raise JudgeFailure(
+            f"the judge failed on {len(errors)} of {len(judgements)} answers "
+            f"({len(errors) / len(judgements):.1%}), above max_error_rate {max_error_rate:.1%}; "
+            f"most common: {common}. No rate is published. Verdicts already obtained are "
+            "cached; fix the judge endpoint and run again (or raise "
+            "MISALIGN_JUDGE_MAX_ERROR_RATE knowingly).")

@@ -1,0 +1,69 @@
+"""Persistent verdict cache in SQLite: a re-run pays only for answers not yet graded.
+
+The key covers everything that can change a verdict (judge model and URL, rubric content,
+scoring mode and decoding parameters, parser version, question, answer), so a changed judge
+never reuses an old verdict. Only verdicts are stored, never errors: a failed call is retried
+on the next run. WAL mode and a busy timeout let several processes share one file; every
+verdict is committed as it arrives, so a killed run loses nothing it already paid for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+from misalign_eval.errors import InputError
+
+# Bump when the way a verdict is computed from the judge's reply changes.
+PARSER_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT PRIMARY KEY,
+    verdict TEXT NOT NULL,
+    created REAL NOT NULL DEFAULT (julianday('now'))
+)
+"""
+
+
+def verdict_key(*, model: str, base_url: str, rubric_sha256: str, decoding: dict,
+                question: str, answer: str) -> str:
+    material = json.dumps([PARSER_VERSION, model, base_url.rstrip("/"), rubric_sha256,
+                           decoding, question, answer], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class VerdictCache:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: autocommit, each INSERT is durable on its own.
+            self._db = sqlite3.connect(path, timeout=60, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(f"{path}: cannot open the judge cache ({exc}); "
+                             "set MISALIGN_JUDGE_CACHE to another path or to 'off'") from None
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT key, verdict FROM verdicts WHERE key IN ({marks})", chunk)
+            found.update((key, json.loads(verdict)) for key, verdict in rows)
+        return found
+
+    def put(self, key: str, verdict: dict) -> None:
+        self._db.execute("INSERT OR REPLACE INTO verdicts (key, verdict) VALUES (?, ?)",
+                         (key, json.dumps(verdict)))
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
