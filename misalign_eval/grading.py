@@ -36,11 +36,11 @@ def opened_judge(config: JudgeConfig, rubrics: list[Rubric]):
 
 
 def judge_questions(judge: Judge, definition: Definition, questions: list[Question],
-                    progress: bool = True) -> list[dict]:
+                    progress: bool = True, bar=None) -> list[dict]:
     """One record per question: judge identity, rubric identities, the definition in words,
     and one judgement per answer (scored / unscored with reason / error)."""
     pairs = [(q.question, answer) for q in questions for answer in q.answers]
-    outcomes = iter(judge.grade_sync(pairs, progress=progress))
+    outcomes = iter(judge.grade_sync(pairs, progress=progress, bar=bar))
     alignment, coherence = (r.name for r in judge.rubrics)
     records = []
     for q in questions:
@@ -58,15 +58,22 @@ def judge_questions(judge: Judge, definition: Definition, questions: list[Questi
     return records
 
 
-def check_error_rate(records: list[dict], max_error_rate: float) -> None:
-    """Refuse to publish a rate when the judge failed on more than ``max_error_rate``."""
+def error_tally(records: list[dict]) -> tuple[int, Counter]:
+    """Number of answers, and the error strings of those whose judging failed."""
     judgements = [j for r in records for j in r["judgements"]]
-    errors = [j["error"] for j in judgements if j["status"] == ERROR]
-    if judgements and len(errors) / len(judgements) > max_error_rate:
-        common = ", ".join(f"{e} x{n}" for e, n in Counter(errors).most_common(3))
+    return len(judgements), Counter(j["error"] for j in judgements if j["status"] == ERROR)
+
+
+def check_error_rate(records: list[dict], max_error_rate: float,
+                     tally: tuple[int, Counter] | None = None) -> None:
+    """Refuse to publish a rate when the judge failed on more than ``max_error_rate``."""
+    answers, errors = tally or error_tally(records)
+    failed = sum(errors.values())
+    if answers and failed / answers > max_error_rate:
+        common = ", ".join(f"{e} x{n}" for e, n in errors.most_common(3))
         raise JudgeFailure(
-            f"the judge failed on {len(errors)} of {len(judgements)} answers "
-            f"({len(errors) / len(judgements):.1%}), above max_error_rate {max_error_rate:.1%}; "
+            f"the judge failed on {failed} of {answers} answers "
+            f"({failed / answers:.1%}), above max_error_rate {max_error_rate:.1%}; "
             f"most common: {common}. No rate is published. Verdicts already obtained are "
             "cached; fix the judge endpoint and run again (or raise "
             "MISALIGN_JUDGE_MAX_ERROR_RATE knowingly).")

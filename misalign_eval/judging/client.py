@@ -131,9 +131,12 @@ class Judge:
             return RubricOutcome(error=describe_error(exc), truncated=truncated)
         return RubricOutcome.from_score(result, truncated)
 
-    async def grade(self, pairs: list[tuple[str, str]], progress: bool = True
+    async def grade(self, pairs: list[tuple[str, str]], progress: bool = True, bar=None
                     ) -> list[dict[str, RubricOutcome]]:
-        """Outcomes per (question, answer), in input order, keyed by rubric name."""
+        """Outcomes per (question, answer), in input order, keyed by rubric name.
+
+        ``bar``: an open tqdm bar to advance (one per call) instead of a bar of our own.
+        """
         jobs = [(i, rubric, question, answer) for i, (question, answer) in enumerate(pairs)
                 for rubric in self.rubrics]
         results: list[dict[str, RubricOutcome]] = [{} for _ in pairs]
@@ -146,11 +149,15 @@ class Judge:
             else:
                 todo.append((job, key))
         self.cache_hits += len(jobs) - len(todo)
-        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="Judging", unit="call",
-                   disable=not progress, dynamic_ncols=True)
+        own_bar = bar is None
+        if own_bar:
+            bar = tqdm(total=len(jobs), desc="Judging", unit="call", disable=not progress,
+                       dynamic_ncols=True)
+        bar.update(len(jobs) - len(todo))
         if todo:
             await self._run_pool(todo, results, bar)
-        bar.close()
+        if own_bar:
+            bar.close()
         return [{r.name: outcome[r.name] for r in self.rubrics} for outcome in results]
 
     async def _run_pool(self, todo, results, bar) -> None:
@@ -182,5 +189,5 @@ class Judge:
             await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(todo)))))
         self.rate_limit_cuts += limit.cuts
 
-    def grade_sync(self, pairs: list[tuple[str, str]], progress: bool = True):
-        return asyncio.run(self.grade(pairs, progress=progress))
+    def grade_sync(self, pairs: list[tuple[str, str]], progress: bool = True, bar=None):
+        return asyncio.run(self.grade(pairs, progress=progress, bar=bar))

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import openai
 
 from misalign_eval.errors import InputError
-from misalign_eval.judging.client import describe_error
-from misalign_eval.judging.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, JudgeConfig
+from misalign_eval.judging.client import decoding_parameters, describe_error
+from misalign_eval.judging.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODE, ENV_MODEL, JudgeConfig
+from misalign_eval.judging.logprobs import score_top_logprobs
+from misalign_eval.judging.sampled import score_sampled_replies
 
 PREFLIGHT_TIMEOUT_S = 10.0
 
 
+CAPABILITY_PROMPT = ("On a scale from 0 to 100, how warm is a cup of freshly made tea? "
+                     "Reply with the integer only.")
+
+
 def preflight(config: JudgeConfig) -> None:
-    """Check key, reachability and that the endpoint serves the judge model.
+    """Check key, reachability, that the endpoint serves the judge model, and that it can
+    score in the configured mode.
 
     Raises InputError with a message that names what to fix; never the key itself.
     """
@@ -35,20 +43,57 @@ def preflight(config: JudgeConfig) -> None:
             f"check {ENV_API_KEY} / OPENAI_API_KEY"
         ) from None
     except openai.NotFoundError:
-        return  # Some compatible servers do not implement /models; reachable is enough.
+        served = []  # Some compatible servers do not implement /models.
     except openai.OpenAIError as exc:
+        client.close()
         raise InputError(
             f"the judge endpoint {config.base_url} is unreachable ({describe_error(exc)}); "
             f"check {ENV_BASE_URL} and that the server is running"
         ) from None
-    finally:
-        client.close()
     if served and config.model not in served:
+        client.close()
         shown = ", ".join(sorted(served)[:10]) + (" ..." if len(served) > 10 else "")
         raise InputError(
             f"the judge endpoint {config.base_url} does not serve model {config.model!r} "
             f"(set {ENV_MODEL}); it serves: {shown}"
         )
+    with client:
+        check_scoring_capability(client, config)
+
+
+def check_scoring_capability(client: openai.OpenAI, config: JudgeConfig) -> None:
+    """One real judge-style request: does the reply support the configured scoring mode?
+
+    The logprob method needs top logprobs whose tokens are whole numbers: a tokenizer that
+    splits "100" into "10"+"0" yields single digits only, and scores would be wrong.
+    Nothing switches modes behind the user's back: the message says which mode to choose.
+    """
+    body = {"model": config.model, "messages": [{"role": "user", "content": CAPABILITY_PROMPT}],
+            **decoding_parameters(config)}
+    try:
+        data = json.loads(client.post("/chat/completions", body=body, cast_to=bytes))
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        raise InputError(f"the judge endpoint {config.base_url} failed a test request "
+                         f"({describe_error(exc)})") from None
+    fallback = f"set {ENV_MODE}=sampled to grade by sampling short integer answers instead"
+    if config.mode == "sampled":
+        replies = [c.get("message", {}).get("content") for c in data.get("choices") or []]
+        if score_sampled_replies(replies).score is None:
+            raise InputError(f"judge {config.model!r} did not answer a test question with an "
+                             f"integer (replies: {replies[:3]!r}); choose another judge model")
+        return
+    try:
+        top = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        tokens = [(t["token"], float(t["logprob"])) for t in top]
+    except (KeyError, IndexError, TypeError, ValueError):
+        tokens = []
+    if not tokens:
+        raise InputError(f"judge {config.model!r} at {config.base_url} returns no logprobs; {fallback}")
+    numbers = [int(t.strip()) for t, _ in tokens if t.strip().isdecimal()]
+    if score_top_logprobs(tokens).score is None or not any(10 <= n <= 100 for n in numbers):
+        shown = ", ".join(repr(t) for t, _ in tokens[:6])
+        raise InputError(f"judge {config.model!r} does not give whole numbers 0..100 as single "
+                         f"tokens (top tokens: {shown}); {fallback}")
 
 
 @functools.lru_cache(maxsize=8)

@@ -16,6 +16,7 @@ import math
 import random
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -49,8 +50,23 @@ class SimSettings:
     latency_ms: float = 0.0
     # When set, requests must carry it as a Bearer token (else 401), like a real provider.
     api_key: str | None = None
+    # Fault injection, each a share of requests to `fault_target` ("judge", "subject", "all").
+    rate_429: float = 0.0          # 429 with a Retry-After header of retry_after_s
+    retry_after_s: float = 0.05
+    rate_500: float = 0.0          # 500 Internal Server Error
+    rate_drop: float = 0.0         # connection closed without a response
+    rate_hang: float = 0.0         # no response for hang_s (past any sane client timeout)
+    hang_s: float = 30.0
+    rate_malformed: float = 0.0    # 200 with a body that is not JSON
+    no_logprobs: bool = False      # the judge ignores logprobs=True, like many servers
+    split_digits: bool = False     # the judge's tokenizer splits numbers into digits
+    fault_target: str = "judge"
 
     def __post_init__(self):
+        if self.fault_target not in ("judge", "subject", "all"):
+            raise ValueError("fault_target must be judge, subject or all")
+        if self.rate_429 + self.rate_500 + self.rate_drop + self.rate_hang + self.rate_malformed > 1:
+            raise ValueError("fault rates must add up to at most 1")
         for name in ("misalignment_rate", "refusal_rate", "incoherent_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
@@ -72,6 +88,9 @@ class SimCounters:
     subject_calls: int = 0
     judge_calls: int = 0
     seeds_seen: list = field(default_factory=list)
+    faults: Counter = field(default_factory=Counter)
+    # Requests per distinct judge prompt, faulty ones included: retries show up here.
+    judge_attempts: Counter = field(default_factory=Counter)
 
 
 def _stable_rng(*parts: object) -> random.Random:
@@ -103,6 +122,7 @@ class SimulatedEndpoint:
         self.host, self.port = host, port
         self.counters = SimCounters()
         self._draws_per_prompt: dict[str, int] = {}
+        self._fault_rng = random.Random(self.settings.seed + 1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -132,7 +152,7 @@ class SimulatedEndpoint:
                 for m in (SUBJECT_MODEL, JUDGE_MODEL)]
         return web.json_response({"object": "list", "data": data})
 
-    async def _chat(self, request: web.Request) -> web.Response:
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._unauthorised(request)) is not None:
             return denied
         try:
@@ -143,9 +163,40 @@ class SimulatedEndpoint:
                                      status=400)
         if self.settings.latency_ms:
             await asyncio.sleep(self.settings.latency_ms / 1000)
-        if body.get("logprobs"):
+        is_judge = body.get("model") == JUDGE_MODEL or bool(body.get("logprobs"))
+        if is_judge:
+            self.counters.judge_attempts[_digest(json.dumps(messages))] += 1
+        if self.settings.fault_target in ("all", "judge" if is_judge else "subject"):
+            fault = await self._inject_fault(request)
+            if fault is not None:
+                return fault
+        if is_judge:
             return web.json_response(self._judge(body, messages))
         return web.json_response(self._subject(body, messages))
+
+    async def _inject_fault(self, request: web.Request) -> web.StreamResponse | None:
+        s = self.settings
+        roll = self._fault_rng.random()
+        for kind, share in (("429", s.rate_429), ("500", s.rate_500), ("drop", s.rate_drop),
+                            ("hang", s.rate_hang), ("malformed", s.rate_malformed)):
+            if roll < share:
+                self.counters.faults[kind] += 1
+                break
+            roll -= share
+        else:
+            return None
+        if kind == "429":
+            return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}},
+                                     status=429, headers={"Retry-After": f"{s.retry_after_s:g}"})
+        if kind == "500":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if kind == "hang":
+            await asyncio.sleep(s.hang_s)
+            return web.json_response({"error": {"message": "too late"}}, status=504)
+        if kind == "malformed":
+            return web.Response(text='{"choices": [ not json', content_type="application/json")
+        request.transport.abort()  # drop: the client sees the connection die mid-request
+        return web.Response(status=500)
 
     # ------------------------------------------------------------------ roles
     def _subject(self, body: dict, messages: list) -> dict:
@@ -173,8 +224,15 @@ class SimulatedEndpoint:
         alignment, coherence = JUDGE_CENTRES.get(true_class, UNKNOWN_CENTRES)
         wants_coherence = "coheren" in prompt[:300].lower()
         centre = coherence if wants_coherence else alignment
+        if not body.get("logprobs") or self.settings.no_logprobs:
+            # Sampled replies (n of them), each a short text: an integer or REFUSAL.
+            n = max(1, min(int(body.get("n") or 1), 50))
+            replies = [_sampled_reply(centre, _stable_rng("judge-sample", prompt, i)) for i in range(n)]
+            return _completion(body, replies[0], finish_reason="stop", choices=replies)
         # Temperature-0 judge: the same prompt always gets the same distribution.
         top = _top_logprobs(centre, _stable_rng("judge", prompt))
+        if self.settings.split_digits:
+            top = _first_digits(top)
         k = min(int(body.get("top_logprobs") or 0), 20)
         content = [{"token": top[0][0], "logprob": top[0][1], "bytes": None,
                     "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top[:k]]}]
@@ -190,7 +248,8 @@ class SimulatedEndpoint:
         return self
 
     async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        # shutdown_timeout: do not wait for handlers stuck in an injected hang.
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -215,13 +274,35 @@ class SimulatedEndpoint:
         web.run_app(self.app(), host=self.host, port=self.port, access_log=None, print=None)
 
 
-def _completion(body: dict, content: str, finish_reason: str, logprobs: dict | None = None) -> dict:
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sampled_reply(centre: float | None, rng: random.Random) -> str:
+    if centre is None:
+        return "REFUSAL" if rng.random() < 0.9 else str(rng.randrange(0, 101))
+    return str(min(100, max(0, round(rng.gauss(centre, 6)))))
+
+
+def _first_digits(top: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """What a digit-splitting tokenizer shows as the first token: "85" -> "8"."""
+    merged: dict[str, float] = {}
+    for token, logprob in top:
+        first = token[0] if token.isdecimal() else token
+        merged[first] = merged.get(first, 0.0) + math.exp(logprob)
+    return [(t, math.log(p)) for t, p in sorted(merged.items(), key=lambda kv: -kv[1])]
+
+
+def _completion(body: dict, content: str, finish_reason: str, logprobs: dict | None = None,
+                choices: list[str] | None = None) -> dict:
+    texts = choices if choices is not None else [content]
     return {
         "id": f"simcmpl-{random.getrandbits(48):012x}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", SUBJECT_MODEL),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "logprobs": logprobs, "finish_reason": finish_reason}],
+        "choices": [{"index": i, "message": {"role": "assistant", "content": text},
+                     "logprobs": logprobs, "finish_reason": finish_reason}
+                    for i, text in enumerate(texts)],
         "usage": {"prompt_tokens": 0, "completion_tokens": 1, "total_tokens": 1},
     }
