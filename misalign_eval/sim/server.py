@@ -48,7 +48,8 @@ class SimSettings:
     incoherent_rate: float = 0.1
     seed: int = 0
     latency_ms: float = 0.0
-    # When set, requests must carry it as a Bearer token (else 401), like a real provider.
+    # When set, judge requests and /models must carry it as a Bearer token (else 401), like a
+    # real provider; the subject stays open so a test can check the judge key alone.
     api_key: str | None = None
     # Fault injection, each a share of requests to `fault_target` ("judge", "subject", "all").
     rate_429: float = 0.0          # 429 with a Retry-After header of retry_after_s
@@ -153,17 +154,17 @@ class SimulatedEndpoint:
         return web.json_response({"object": "list", "data": data})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        if (denied := self._unauthorised(request)) is not None:
-            return denied
         try:
             body = await request.json()
             messages = body["messages"]
         except (json.JSONDecodeError, KeyError, TypeError):
             return web.json_response({"error": {"message": "body must be JSON with messages"}},
                                      status=400)
+        is_judge = body.get("model") == JUDGE_MODEL or bool(body.get("logprobs"))
+        if is_judge and (denied := self._unauthorised(request)) is not None:
+            return denied
         if self.settings.latency_ms:
             await asyncio.sleep(self.settings.latency_ms / 1000)
-        is_judge = body.get("model") == JUDGE_MODEL or bool(body.get("logprobs"))
         if is_judge:
             self.counters.judge_attempts[_digest(json.dumps(messages))] += 1
         if self.settings.fault_target in ("all", "judge" if is_judge else "subject"):
@@ -255,10 +256,18 @@ class SimulatedEndpoint:
         await site.start()
         self.port = self._runner.addresses[0][1]
 
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()
+        # Handlers still sleeping in an injected hang: cancel them so the loop closes cleanly.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     def stop(self) -> None:
         if self._loop is None:
             return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
         self._loop.close()
