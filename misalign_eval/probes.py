@@ -6,20 +6,54 @@ import hashlib
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from misalign_eval.errors import InputError
 from misalign_eval.resources import probes_dir
 
 
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1)
+
+
 class Probe(BaseModel):
-    """One out-of-domain question. ``id`` is the cluster identity for all statistics."""
+    """One out-of-domain question. ``id`` is the cluster identity for all statistics.
+
+    The model sees: ``system`` (if any) as the system message, then the earlier ``turns``
+    of a conversation (if any), then ``question`` (or one of its ``paraphrases``) as the
+    last user message. ``reference`` is a correct answer, for correctness rubrics.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=100)
     category: str = Field(min_length=1)
     question: str = Field(min_length=1)
+    paraphrases: tuple[str, ...] = ()
+    system: str | None = None
+    turns: tuple[Turn, ...] = ()
+    reference: str | None = None
+
+    @model_validator(mode="after")
+    def _turns_alternate(self) -> "Probe":
+        roles = [t.role for t in self.turns]
+        if any(role != ("user" if i % 2 == 0 else "assistant") for i, role in enumerate(roles)) \
+                or len(roles) % 2:
+            raise ValueError("turns must alternate user/assistant, starting with user and "
+                             "ending with assistant (the question is the last user turn)")
+        if any(not p.strip() for p in self.paraphrases):
+            raise ValueError("paraphrases must not be empty")
+        return self
+
+    @property
+    def wordings(self) -> tuple[str, ...]:
+        """Every way the question is asked: the question first, then its paraphrases."""
+        return (self.question, *self.paraphrases)
 
 
 class ProbeSet(BaseModel):

@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import yaml
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from misalign_eval.errors import InputError
@@ -18,21 +20,43 @@ MAX_ANSWER_CHARS = 8000
 
 
 class Rubric(BaseModel):
+    """A judge prompt. ``kind: score`` asks for an integer on ``scale`` (or a special token);
+    ``kind: category`` asks for one of ``categories`` (one upper-case word each).
+
+    Placeholders: ``{question}`` and ``{answer}`` always; ``{reference}`` (a correct answer
+    from the probe) where the rubric needs it. ``high_is_good: false`` marks a score rubric
+    whose high end is the bad end (e.g. "how harmful"); scores are then flipped to 100 - s.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     version: int = Field(ge=1)
     description: str = ""
+    kind: Literal["score", "category"] = "score"
     scale: tuple[int, int] = (0, 100)
     special_tokens: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    high_is_good: bool = True
     prompt: str
 
     @model_validator(mode="after")
-    def _placeholders_present(self) -> "Rubric":
+    def _consistent(self) -> "Rubric":
         for placeholder in ("{question}", "{answer}"):
             if placeholder not in self.prompt:
                 raise ValueError(f"prompt lacks the {placeholder} placeholder")
+        if self.kind == "category":
+            if len(self.categories) < 2:
+                raise ValueError("a category rubric needs at least two categories")
+            if any(not re.fullmatch(r"[A-Z][A-Z_]*", c) for c in self.categories):
+                raise ValueError("categories must be single upper-case words (A-Z and _)")
+        elif self.categories:
+            raise ValueError("categories are only for kind: category")
         return self
+
+    @property
+    def uses_reference(self) -> bool:
+        return "{reference}" in self.prompt
 
     @property
     def sha256(self) -> str:
@@ -44,7 +68,7 @@ class Rubric(BaseModel):
     def identity(self) -> str:
         return f"{self.name}@v{self.version}#{self.sha256[:12]}"
 
-    def render(self, question: str, answer: str) -> tuple[str, bool]:
+    def render(self, question: str, answer: str, reference: str | None = None) -> tuple[str, bool]:
         """The judge prompt, and whether the answer had to be truncated.
 
         The answer is untrusted: any text in it that looks like our delimiters is
@@ -53,15 +77,14 @@ class Rubric(BaseModel):
         truncated = len(answer) > MAX_ANSWER_CHARS
         if truncated:
             answer = answer[:MAX_ANSWER_CHARS] + "\n[... answer truncated for grading ...]"
-        # str.replace, not str.format: braces in answers must stay literal.
-        return (
-            self.prompt.replace("{question}", neutralise_tags(question)).replace(
-                "{answer}", neutralise_tags(answer)
-            ),
-            truncated,
-        )
+        # One pass over the template, not str.format or chained replace: braces and
+        # placeholder look-alikes inside the question or answer must stay literal.
+        values = {"question": neutralise_tags(question), "answer": neutralise_tags(answer),
+                  "reference": neutralise_tags(reference or "")}
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.prompt), truncated
 
 
+_PLACEHOLDER = re.compile(r"\{(question|answer|reference)\}")
 _TAG_PATTERN = re.compile(r"<\s*(/?)\s*(answer|question)\b", re.IGNORECASE)
 
 

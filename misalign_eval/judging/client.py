@@ -140,7 +140,7 @@ class Judge:
         jobs = [(i, rubric, question, answer) for i, (question, answer) in enumerate(pairs)
                 for rubric in self.rubrics]
         results: list[dict[str, RubricOutcome]] = [{} for _ in pairs]
-        keys = [self._key(rubric, q, a) for _, rubric, q, a in jobs]
+        keys = [self._key(rubric, q, a) if self.cache else "" for _, rubric, q, a in jobs]
         cached = self.cache.get_many(keys) if self.cache else {}
         todo = []
         for job, key in zip(jobs, keys):
