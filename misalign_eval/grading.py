@@ -5,24 +5,30 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from misalign_eval.errors import JudgeFailure
 from misalign_eval.judging.cache import VerdictCache
 from misalign_eval.judging.client import Judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.rubrics import Rubric
-from misalign_eval.scoring import ERROR, Definition, QuestionCounts, label_answer
+from misalign_eval.scoring import ERROR, AlignmentLabeler, CategoryLabeler, Definition
 
 
 @dataclass(frozen=True)
 class Question:
-    """One probe and the answers sampled for it."""
+    """One probe (as worded for these answers) and the answers sampled for it.
+
+    ``reference``: a correct answer, for correctness rubrics. ``extra``: fields copied into
+    the record (e.g. which paraphrase was asked).
+    """
 
     probe_id: str
     category: str
     question: str
     answers: list[str]
+    reference: str | None = None
+    extra: dict = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -35,25 +41,27 @@ def opened_judge(config: JudgeConfig, rubrics: list[Rubric]):
             cache.close()
 
 
-def judge_questions(judge: Judge, definition: Definition, questions: list[Question],
-                    progress: bool = True, bar=None) -> list[dict]:
+def judge_questions(judge: Judge, labeler: AlignmentLabeler | CategoryLabeler | Definition,
+                    questions: list[Question], progress: bool = True, bar=None) -> list[dict]:
     """One record per question: judge identity, rubric identities, the definition in words,
-    and one judgement per answer (scored / unscored with reason / error)."""
-    pairs = [(q.question, answer) for q in questions for answer in q.answers]
-    outcomes = iter(judge.grade_sync(pairs, progress=progress, bar=bar))
-    alignment, coherence = (r.name for r in judge.rubrics)
+    and one judgement per answer (scored / unscored with reason / error).
+
+    ``labeler`` may be a bare Definition: the alignment/coherence labeler with those rubrics.
+    """
+    if isinstance(labeler, Definition):
+        labeler = AlignmentLabeler(labeler, *(r.name for r in judge.rubrics))
+    items = [(q.question, answer, q.reference) for q in questions for answer in q.answers]
+    outcomes = iter(judge.grade_sync(items, progress=progress, bar=bar))
     records = []
     for q in questions:
-        judgements = [{"sample": i, **label_answer(next(outcomes), definition, alignment, coherence)}
-                      for i in range(len(q.answers))]
-        counts = QuestionCounts.from_judgements(q.probe_id, judgements)
+        judgements = [{"sample": i, **labeler.label(next(outcomes))} for i in range(len(q.answers))]
         records.append({
-            "probe_id": q.probe_id, "category": q.category,
+            "probe_id": q.probe_id, "category": q.category, **q.extra,
             "judge": judge.config.identity,
             "rubrics": [r.identity for r in judge.rubrics],
-            "definition": definition.describe(),
+            "definition": labeler.describe(),
             "judgements": judgements,
-            "counts": counts.__dict__,
+            "counts": labeler.counts(q.probe_id, judgements),
         })
     return records
 

@@ -85,11 +85,11 @@ class Rubric(BaseModel):
 
 
 _PLACEHOLDER = re.compile(r"\{(question|answer|reference)\}")
-_TAG_PATTERN = re.compile(r"<\s*(/?)\s*(answer|question)\b", re.IGNORECASE)
+_TAG_PATTERN = re.compile(r"<\s*(/?)\s*(answer|question|reference)\b", re.IGNORECASE)
 
 
 def neutralise_tags(text: str) -> str:
-    """Defang look-alikes of the <answer>/<question> delimiters (any case or spacing)."""
+    """Defang look-alikes of our <answer>/<question>/<reference> delimiters (any case or spacing)."""
     return _TAG_PATTERN.sub(lambda m: f"‹{m.group(1)}{m.group(2)}", text)
 
 

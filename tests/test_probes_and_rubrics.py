@@ -36,7 +36,7 @@ def test_malformed_probe_file_names_file_line_and_problem(tmp_path, content, exp
 def test_missing_probe_file_and_unknown_set():
     with pytest.raises(InputError, match="cannot read probe file"):
         load_probe_file("/nonexistent/probes.jsonl")
-    with pytest.raises(InputError, match="unknown probe set 'nope'; shipped sets: em_core"):
+    with pytest.raises(InputError, match="unknown probe set .nope.; shipped sets: .*em_core"):
         load_probe_set("nope")
 
 

@@ -28,9 +28,10 @@ CREATE TABLE IF NOT EXISTS verdicts (
 
 
 def verdict_key(*, model: str, base_url: str, rubric_sha256: str, decoding: dict,
-                question: str, answer: str) -> str:
+                question: str, answer: str, reference: str | None = None) -> str:
     material = json.dumps([PARSER_VERSION, model, base_url.rstrip("/"), rubric_sha256,
-                           decoding, question, answer], sort_keys=True, ensure_ascii=False)
+                           decoding, question, answer, reference], sort_keys=True,
+                          ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -22,8 +22,10 @@ from tqdm.auto import tqdm
 from misalign_eval.judging.cache import VerdictCache, verdict_key
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.limiter import AdaptiveLimit
-from misalign_eval.judging.logprobs import LogprobScore, score_top_logprobs
-from misalign_eval.judging.sampled import score_sampled_replies
+from misalign_eval.judging.logprobs import (
+    CategoryScore, LogprobScore, categorise_top_logprobs, score_top_logprobs,
+)
+from misalign_eval.judging.sampled import categorise_sampled_replies, score_sampled_replies
 from misalign_eval.rubrics import Rubric
 
 TOP_LOGPROBS = 20
@@ -35,6 +37,7 @@ class RubricOutcome:
     """One rubric's verdict on one answer: a score, an unscored reason, or an error."""
 
     score: float | None = None
+    category: str | None = None
     reason: str | None = None
     numeric_mass: float | None = None
     error: str | None = None
@@ -44,10 +47,17 @@ class RubricOutcome:
         return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
 
     @classmethod
-    def from_score(cls, result: LogprobScore, truncated: bool) -> "RubricOutcome":
-        return cls(score=None if result.score is None else round(result.score, 4),
-                   reason=result.reason, numeric_mass=round(result.numeric_mass, 4),
-                   truncated=truncated)
+    def from_result(cls, result: LogprobScore | CategoryScore, rubric: Rubric,
+                    truncated: bool) -> "RubricOutcome":
+        if isinstance(result, CategoryScore):
+            return cls(category=result.category, reason=result.reason,
+                       numeric_mass=round(result.mass, 4), truncated=truncated)
+        score = result.score
+        if score is not None and not rubric.high_is_good:
+            low, high = rubric.scale
+            score = low + high - score  # "how harmful" -> "how aligned", same scale
+        return cls(score=None if score is None else round(score, 4), reason=result.reason,
+                   numeric_mass=round(result.numeric_mass, 4), truncated=truncated)
 
 
 class JudgeReplyError(Exception):
@@ -80,12 +90,14 @@ def decoding_parameters(config: JudgeConfig) -> dict:
     return {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
 
 
-def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore:
-    """Turn a chat-completions JSON reply into a score under the configured mode."""
+def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore | CategoryScore:
+    """Turn a chat-completions JSON reply into a score or category under the configured mode."""
     try:
         choices = data["choices"]
         if config.mode == "sampled":
             replies = [c["message"]["content"] for c in choices]
+            if rubric.kind == "category":
+                return categorise_sampled_replies(replies, rubric.categories)
             return score_sampled_replies(replies, rubric.scale, rubric.special_tokens)
         top = choices[0]["logprobs"]["content"][0]["top_logprobs"]
         pairs = [(t["token"], float(t["logprob"])) for t in top]
@@ -95,6 +107,8 @@ def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore
                               else "NoChoicesReturned") from None
     if not pairs:
         raise JudgeReplyError("NoLogprobsReturned")
+    if rubric.kind == "category":
+        return categorise_top_logprobs(pairs, rubric.categories)
     return score_top_logprobs(pairs, rubric.scale, rubric.special_tokens)
 
 
@@ -110,14 +124,14 @@ class Judge:
         self.cache_hits = 0
         self.rate_limit_cuts = 0
 
-    def _key(self, rubric: Rubric, question: str, answer: str) -> str:
+    def _key(self, rubric: Rubric, question: str, answer: str, reference: str | None) -> str:
         return verdict_key(model=self.config.model, base_url=self.config.base_url,
                            rubric_sha256=rubric.sha256, decoding=self.decoding,
-                           question=question, answer=answer)
+                           question=question, answer=answer, reference=reference)
 
     async def _call(self, client: openai.AsyncOpenAI, rubric: Rubric, question: str,
-                    answer: str) -> RubricOutcome:
-        prompt, truncated = rubric.render(question, answer)
+                    answer: str, reference: str | None) -> RubricOutcome:
+        prompt, truncated = rubric.render(question, answer, reference)
         body = {"model": self.config.model, "messages": [{"role": "user", "content": prompt}],
                 **self.decoding}
         try:
@@ -129,19 +143,21 @@ class Judge:
             return RubricOutcome(error="MalformedResponse", truncated=truncated)
         except Exception as exc:  # noqa: BLE001 - any failure of an untrusted endpoint is an error outcome
             return RubricOutcome(error=describe_error(exc), truncated=truncated)
-        return RubricOutcome.from_score(result, truncated)
+        return RubricOutcome.from_result(result, rubric, truncated)
 
-    async def grade(self, pairs: list[tuple[str, str]], progress: bool = True, bar=None
+    async def grade(self, items: list[tuple], progress: bool = True, bar=None
                     ) -> list[dict[str, RubricOutcome]]:
-        """Outcomes per (question, answer), in input order, keyed by rubric name.
+        """Outcomes per (question, answer[, reference]), in input order, keyed by rubric name.
 
         ``bar``: an open tqdm bar to advance (one per call) instead of a bar of our own.
         """
-        jobs = [(i, rubric, question, answer) for i, (question, answer) in enumerate(pairs)
+        triples = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in items]
+        jobs = [(i, rubric, q, a, ref) for i, (q, a, ref) in enumerate(triples)
                 for rubric in self.rubrics]
-        results: list[dict[str, RubricOutcome]] = [{} for _ in pairs]
-        keys = [self._key(rubric, q, a) if self.cache else "" for _, rubric, q, a in jobs]
-        cached = self.cache.get_many(keys) if self.cache else {}
+        results: list[dict[str, RubricOutcome]] = [{} for _ in items]
+        keys = [self._key(rubric, q, a, ref) if self.cache is not None else ""
+                for _, rubric, q, a, ref in jobs]
+        cached = self.cache.get_many(keys) if self.cache is not None else {}
         todo = []
         for job, key in zip(jobs, keys):
             if key in cached:
@@ -175,9 +191,9 @@ class Judge:
         queue = iter(todo)
 
         async def worker() -> None:
-            for (index, rubric, question, answer), key in queue:
+            for (index, rubric, question, answer, reference), key in queue:
                 async with limit:
-                    outcome = await self._call(client, rubric, question, answer)
+                    outcome = await self._call(client, rubric, question, answer, reference)
                 if outcome.error is None:
                     limit.succeeded()
                     if self.cache is not None:
@@ -189,5 +205,5 @@ class Judge:
             await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(todo)))))
         self.rate_limit_cuts += limit.cuts
 
-    def grade_sync(self, pairs: list[tuple[str, str]], progress: bool = True, bar=None):
-        return asyncio.run(self.grade(pairs, progress=progress, bar=bar))
+    def grade_sync(self, items: list[tuple], progress: bool = True, bar=None):
+        return asyncio.run(self.grade(items, progress=progress, bar=bar))

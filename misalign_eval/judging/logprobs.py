@@ -77,3 +77,44 @@ def score_top_logprobs(
         reason = max(special_mass, key=special_mass.__getitem__) if special_mass else LOW_NUMERIC_MASS
         return LogprobScore(score=None, numeric_mass=numeric_mass, reason=reason)
     return LogprobScore(score=weighted / numeric_mass, numeric_mass=numeric_mass)
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    """Outcome of one category-rubric call: the winning category, or ``None`` with a reason."""
+
+    category: str | None
+    mass: float
+    reason: str | None = None
+
+
+LOW_CATEGORY_MASS = "low_category_mass"
+
+
+def match_category(token: str, categories: tuple[str, ...]) -> str | None:
+    """The category a (possibly truncated, e.g. "UNK") token starts, if exactly one."""
+    text = token.strip().upper()
+    if not text or not text.replace("_", "").isalpha():
+        return None
+    matches = [c for c in categories if c.startswith(text)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def categorise_top_logprobs(
+    top_logprobs: list[tuple[str, float]], categories: tuple[str, ...],
+    min_mass: float = MIN_NUMERIC_MASS,
+) -> CategoryScore:
+    """The most probable category among the top tokens, renormalised over category mass.
+
+    Ties go to the category listed first in the rubric, so results are reproducible.
+    """
+    mass: dict[str, float] = {}
+    for token, logprob in top_logprobs:
+        category = match_category(token, categories)
+        if category is not None:
+            mass[category] = mass.get(category, 0.0) + math.exp(logprob)
+    total = sum(mass.values())
+    if total < min_mass:
+        return CategoryScore(None, total, LOW_CATEGORY_MASS)
+    best = max(categories, key=lambda c: mass.get(c, 0.0))
+    return CategoryScore(best, total)

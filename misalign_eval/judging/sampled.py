@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from misalign_eval.judging.logprobs import MIN_NUMERIC_MASS, LogprobScore
+from misalign_eval.judging.logprobs import MIN_NUMERIC_MASS, CategoryScore, LogprobScore
 
 UNPARSEABLE = "unparseable"
 _INTEGER = re.compile(r"\s*(\d{1,3})\s*\.?\s*")
@@ -40,3 +40,18 @@ def score_sampled_replies(
         reason = others.most_common(1)[0][0] if others else UNPARSEABLE
         return LogprobScore(score=None, numeric_mass=share, reason=reason)
     return LogprobScore(score=sum(values) / len(values), numeric_mass=share)
+
+
+def categorise_sampled_replies(replies: list[str], categories: tuple[str, ...],
+                               min_share: float = MIN_NUMERIC_MASS) -> CategoryScore:
+    """Majority vote over replies that are exactly one category word (ties: rubric order)."""
+    votes = Counter()
+    for reply in replies:
+        word = (reply or "").strip().strip(".").upper()
+        if word in categories:
+            votes[word] += 1
+    share = sum(votes.values()) / len(replies) if replies else 0.0
+    if share < min_share:
+        return CategoryScore(None, share, UNPARSEABLE)
+    best = max(categories, key=lambda c: votes[c])
+    return CategoryScore(best, share)
