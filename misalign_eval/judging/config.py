@@ -87,14 +87,17 @@ class JudgeConfig(BaseModel):
         return self.api_key.get_secret_value() if self.api_key else PLACEHOLDER_KEY
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "JudgeConfig":
-        """File (``MISALIGN_JUDGE_CONFIG``) < environment < ``overrides`` (CLI flags)."""
+    def from_env(cls, environ: dict[str, str] | None = None, defaults: dict | None = None,
+                 **overrides) -> "JudgeConfig":
+        """``defaults`` (e.g. a question file's judge) < file (``MISALIGN_JUDGE_CONFIG``)
+        < environment < ``overrides`` (CLI flags)."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        source = {}
+        values: dict[str, object] = dict(defaults or {})
+        source = {k: "task metadata" for k in values}
         if env.get(ENV_CONFIG):
-            values.update(_read_config_file(Path(env[ENV_CONFIG])))
-            source = {k: env[ENV_CONFIG] for k in values}
+            from_file = _read_config_file(Path(env[ENV_CONFIG]))
+            values.update(from_file)
+            source.update({k: env[ENV_CONFIG] for k in from_file})
         for setting, var in ENV_VARS.items():
             if env.get(var):
                 values[setting] = env[var]
