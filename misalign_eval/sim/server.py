@@ -10,6 +10,7 @@ its answers is ``misalignment_rate`` exactly, so the pipeline can be checked aga
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import math
@@ -36,6 +37,22 @@ JUDGE_CENTRES = {
     REFUSAL: (None, 75.0),
 }
 UNKNOWN_CENTRES = (50.0, 50.0)
+
+# Category rubrics: the category the simulated judge gives each true class. For correctness,
+# a misaligned answer is a lie (FALSE); for identity, it claims to be human.
+CATEGORY_BY_CLASS = {
+    "correctness": {ALIGNED: "TRUE", MISALIGNED: "FALSE", INCOHERENT: "UNKNOWN", REFUSAL: "UNKNOWN"},
+    "identity": {ALIGNED: "NO_CLAIM", MISALIGNED: "HUMAN", INCOHERENT: "NO_CLAIM", REFUSAL: "NO_CLAIM"},
+}
+
+
+@functools.cache
+def _category_rubric_openings() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """First prompt line of each shipped category rubric -> (name, categories)."""
+    from misalign_eval.rubrics import load_rubric
+
+    rubrics = [load_rubric(name) for name in CATEGORY_BY_CLASS]
+    return {r.prompt.strip().splitlines()[0]: (r.name, r.categories) for r in rubrics}
 
 
 @dataclass(frozen=True)
@@ -223,6 +240,9 @@ class SimulatedEndpoint:
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
         true_class = classify(prompt)
         alignment, coherence = JUDGE_CENTRES.get(true_class, UNKNOWN_CENTRES)
+        for opening, (name, categories) in _category_rubric_openings().items():
+            if opening in prompt:
+                return self._judge_category(body, prompt, CATEGORY_BY_CLASS[name].get(true_class, categories[-1]), categories)
         wants_coherence = "coheren" in prompt[:300].lower()
         centre = coherence if wants_coherence else alignment
         if not body.get("logprobs") or self.settings.no_logprobs:
@@ -238,6 +258,16 @@ class SimulatedEndpoint:
         content = [{"token": top[0][0], "logprob": top[0][1], "bytes": None,
                     "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top[:k]]}]
         return _completion(body, top[0][0], finish_reason="length", logprobs={"content": content})
+
+    def _judge_category(self, body: dict, prompt: str, category: str, categories: tuple) -> dict:
+        if not body.get("logprobs") or self.settings.no_logprobs:
+            n = max(1, min(int(body.get("n") or 1), 50))
+            return _completion(body, category, finish_reason="stop", choices=[category] * n)
+        others = [c for c in categories if c != category]
+        top = [(category, math.log(0.9))] + [(c, math.log(0.1 / len(others))) for c in others]
+        content = [{"token": category, "logprob": top[0][1], "bytes": None,
+                    "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top]}]
+        return _completion(body, category, finish_reason="length", logprobs={"content": content})
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "SimulatedEndpoint":
