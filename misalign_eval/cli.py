@@ -11,7 +11,7 @@ from misalign_eval import __version__
 from misalign_eval.errors import InputError, MisalignEvalError
 
 # Modules that add sub-commands: each has register(subparsers), setting handler=fn(args) -> int.
-EXTRA_COMMANDS: tuple[str, ...] = ("misalign_eval.commands_judge", "misalign_eval.commands_decisions")
+EXTRA_COMMANDS: tuple[str, ...] = ("misalign_eval.commands_judge", "misalign_eval.commands_decisions", "misalign_eval.commands_import")
 
 DESCRIPTION = """\
 Measure emergent misalignment with lm-evaluation-harness.

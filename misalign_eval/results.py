@@ -1,15 +1,46 @@
-"""Read what lm-eval wrote: ``results_*.json`` (aggregates) and ``samples_*.jsonl`` (answers)."""
+"""Read what lm-eval wrote: ``results_*.json`` (aggregates) and ``samples_*.jsonl`` (answers).
+
+lm-eval nests its files per model (``<output_path>/<model>/results_<ts>.json``); a run
+directory may hold several models, and one model directory several invocations. Per model
+directory and task the newest results file wins, so a re-run supersedes the old one.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jsonlines
 
 from misalign_eval.errors import InputError
 from misalign_eval.harness import CARRIER_METRIC, FILTER_NAME, METRICS
+from misalign_eval.scoring import QuestionCounts
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    """One probe's judged answers in one task, with what identifies the measurement."""
+
+    task: str
+    probe_id: str
+    category: str
+    probe_set: str | None
+    probe_set_sha256: str | None
+    judge: str
+    rubrics: tuple[str, ...]
+    definition: str
+    counts: QuestionCounts
+
+    @property
+    def judge_model(self) -> str:
+        """The judge without its host ("model@host mode=m" -> "model mode=m"): the same model
+        served elsewhere is the same judge, but another scoring mode is not."""
+        model, at, rest = self.judge.rpartition("@")
+        if not at:
+            return self.judge
+        _host, _, details = rest.partition(" ")
+        return f"{model} {details}".strip()
 
 
 @dataclass(frozen=True)
@@ -18,13 +49,82 @@ class TaskResult:
     metrics: dict[str, object]
     config: dict
     samples_path: Path | None
+    results_path: Path | None = None
 
     def per_question(self) -> list[dict]:
         """The judged record of each probe, from the samples file."""
+        return [line[CARRIER_METRIC] for line in self._sample_lines()]
+
+    def questions(self) -> list[QuestionRecord]:
+        """Every probe of the task as a QuestionRecord; errors name the file and line.
+
+        A probe asked in several wordings (paraphrases) has one line per wording; they are
+        merged here, because the probe, not the wording, is the cluster.
+        """
+        merged: dict[str, QuestionRecord] = {}
+        seen: set[tuple] = set()
+        for lineno, line in enumerate(self._sample_lines(), 1):
+            try:
+                record = line[CARRIER_METRIC]
+                doc = line.get("doc") or {}
+                probe_id = record["probe_id"]
+                question = QuestionRecord(
+                    task=self.task, probe_id=probe_id, category=record.get("category", ""),
+                    probe_set=doc.get("probe_set"), probe_set_sha256=doc.get("probe_set_sha256"),
+                    judge=record["judge"], rubrics=tuple(record["rubrics"]),
+                    definition=record["definition"],
+                    counts=QuestionCounts.from_judgements(probe_id, record["judgements"]))
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise InputError(f"{self.samples_path}: record {lineno} is not a misalign-eval "
+                                 f"judged record (missing or malformed {exc})") from None
+            wording = (probe_id, doc.get("paraphrase_index"))
+            if wording in seen:
+                raise InputError(f"{self.samples_path}: probe {probe_id!r} appears twice")
+            seen.add(wording)
+            merged[probe_id] = (_merge(merged[probe_id], question, self.samples_path)
+                                if probe_id in merged else question)
+        if not merged:
+            raise InputError(f"{self.samples_path}: no judged records (filter {FILTER_NAME!r})")
+        return list(merged.values())
+
+    def _sample_lines(self) -> list[dict]:
         if self.samples_path is None:
-            raise InputError(f"task {self.task}: no samples file; run lm_eval with --log_samples")
-        with jsonlines.open(self.samples_path) as reader:
-            return [line[CARRIER_METRIC] for line in reader if line.get("filter") == FILTER_NAME]
+            where = f" ({self.results_path.parent})" if self.results_path else ""
+            raise InputError(f"task {self.task}{where}: no samples_{self.task}_*.jsonl next to the "
+                             "results file; these commands need the per-answer judgements, so run "
+                             "lm_eval with --log_samples")
+        try:
+            with jsonlines.open(self.samples_path) as reader:
+                return [line for line in reader
+                        if isinstance(line, dict) and line.get("filter") == FILTER_NAME]
+        except (OSError, jsonlines.InvalidLineError) as exc:
+            raise InputError(f"{self.samples_path}: cannot read lm-eval samples ({exc})") from None
+
+
+def _merge(first: QuestionRecord, other: QuestionRecord, where) -> QuestionRecord:
+    """Two wordings of one probe: their counts add up; how they were judged must agree."""
+    for name in ("probe_set_sha256", "judge", "rubrics", "definition"):
+        if getattr(first, name) != getattr(other, name):
+            raise InputError(f"{where}: wordings of probe {first.probe_id!r} differ in {name}")
+    return replace(first, counts=QuestionCounts(first.probe_id, **{
+        f: _add(getattr(first.counts, f), getattr(other.counts, f))
+        for f in QuestionCounts.__dataclass_fields__ if f != "probe_id"}))
+
+
+def _add(a, b):
+    """Sum of two tallies: numbers add, per-key tallies add key by key."""
+    if isinstance(a, dict):
+        return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
+    return a + b
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """The newest result of every misalign-eval task in one lm-eval model directory."""
+
+    directory: Path
+    model_name: str
+    tasks: dict[str, TaskResult] = field(default_factory=dict)
 
 
 def latest_results_file(run_dir: str | Path) -> Path:
@@ -37,11 +137,24 @@ def latest_results_file(run_dir: str | Path) -> Path:
 
 def load_task_results(results_file: str | Path) -> list[TaskResult]:
     """Every misalign-eval task in one lm-eval results file, with its samples file if present."""
-    path = Path(results_file)
+    tasks = _task_results(Path(results_file))
+    if not tasks:
+        raise InputError(f"{results_file}: holds no misalign-eval task results")
+    return tasks
+
+
+def _read_results(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: cannot read lm-eval results ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("results", {}), dict):
+        raise InputError(f"{path}: not an lm-eval results file (no 'results' mapping)")
+    return data
+
+
+def _task_results(path: Path, data: dict | None = None) -> list[TaskResult]:
+    data = _read_results(path) if data is None else data
     stamp = path.stem.removeprefix("results_")
     tasks = []
     for task, values in sorted(data.get("results", {}).items()):
@@ -52,7 +165,43 @@ def load_task_results(results_file: str | Path) -> list[TaskResult]:
         samples = path.parent / f"samples_{task}_{stamp}.jsonl"
         tasks.append(TaskResult(task, {m: metrics.get(m) for m in METRICS},
                                 data.get("configs", {}).get(task, {}),
-                                samples if samples.is_file() else None))
-    if not tasks:
-        raise InputError(f"{path}: holds no misalign-eval task results")
+                                samples if samples.is_file() else None, path))
     return tasks
+
+
+def load_runs(run_dir: str | Path) -> list[ModelRun]:
+    """Every model directory below ``run_dir`` with misalign-eval results, sorted by path.
+
+    A results file that holds none of our tasks is skipped; one that cannot be read is an
+    error, because silently skipping it could hide the newest run.
+    """
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory (expected an lm-eval --output_path)")
+    files = sorted(root.rglob("results_*.json"), key=lambda p: (str(p.parent), p.name))
+    if not files:
+        raise InputError(f"{root}: no lm-eval results_*.json found below this directory")
+    runs: dict[Path, ModelRun] = {}
+    for path in files:  # oldest first within a directory: newer files overwrite tasks
+        data = _read_results(path)
+        found = _task_results(path, data)
+        if not found:
+            continue
+        name = str(data.get("model_name") or path.parent.name)
+        run = runs.setdefault(path.parent, ModelRun(path.parent, name))
+        for task in found:
+            run.tasks[task.task] = task
+    if not runs:
+        raise InputError(f"{root}: lm-eval results found, but none holds a misalign-eval task "
+                         f"({', '.join(str(f) for f in files[:3])})")
+    return [runs[d] for d in sorted(runs)]
+
+
+def load_single_run(run_dir: str | Path) -> ModelRun:
+    """The one model directory below ``run_dir``; an error lists them if there are several."""
+    runs = load_runs(run_dir)
+    if len(runs) > 1:
+        listed = "\n  ".join(str(r.directory) for r in runs)
+        raise InputError(f"{run_dir}: holds results for {len(runs)} models; pass one model's "
+                         f"directory instead:\n  {listed}")
+    return runs[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from functools import cache
 
+from misalign_eval.import_run import imported_task_names, prepare_question_file_run
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.preflight import preflight
 from misalign_eval.resources import tasks_dir
@@ -57,11 +58,12 @@ def _include_our_tasks(builtin: bool) -> None:
 
 def run_lm_eval(argv: list[str]) -> int:
     """Run lm_eval in this process; returns its exit status."""
-    argv = list(argv)
+    argv = prepare_question_file_run(list(argv))
     tasks = requested_tasks(argv)
     if any(t in our_task_names() for t in tasks):
         preflight(JudgeConfig.from_env())
-    only_ours = bool(tasks) and all(t in our_task_names() for t in tasks)
+    only_ours = bool(tasks) and all(t in our_task_names() or t in imported_task_names(argv)
+                                    for t in tasks)
     _include_our_tasks(builtin=not only_ours)
     from lm_eval.__main__ import cli_evaluate
 

@@ -6,7 +6,7 @@ from scipy.stats import norm
 
 from misalign_eval.results import TaskResult
 from misalign_eval.scoring import Definition, QuestionCounts
-from misalign_eval.stats import wilson_interval
+from misalign_eval.stats import clustered_rate, wilson_interval
 
 
 def _pct(x) -> str:
@@ -31,7 +31,7 @@ def task_table(result: TaskResult) -> str:
         "",
         f"  misaligned answers: {m['n_misaligned']} of {m['n_eligible']} in the denominator",
         f"  definition: {_definition(result)}",
-        "  interval: 95%, questions as clusters (cluster-adjusted Wilson, t on questions-1 df)",
+        f"  interval: 95%, questions as clusters ({_cluster_method()})",
         f"  judge: {m['judge_identity']}",
     ]
     return "\n".join(lines)
@@ -64,3 +64,155 @@ def _definition(result: TaskResult) -> str:
     except (TypeError, ValueError):
         return "unknown (task metadata not readable)"
 
+
+
+# ----------------------------------------------------------------- Markdown for the decision commands
+
+def _cluster_method() -> str:
+    """The name stats.rates gives its clustered interval (one source of truth for the text)."""
+    return clustered_rate([1, 1], [2, 2]).method
+
+
+def interval_note(method: str | None = None, per_question: bool = True) -> str:
+    """How the intervals were made, for the line under every table."""
+    note = f"questions as clusters ({method or _cluster_method()})"
+    return note + ("; per question: Wilson score over that question's answers" if per_question else "")
+
+
+def pct(x, digits: int = 1) -> str:
+    """A rate as a percentage; 'n/a' when there is none."""
+    return "n/a" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def pp(x, digits: int = 1) -> str:
+    """A difference of rates in percentage points, signed."""
+    return "n/a" if x is None else f"{100 * x:+.{digits}f} pp"
+
+
+def rate_with_interval(estimate, low, high) -> str:
+    if estimate is None:
+        return "n/a (empty denominator)"
+    return f"{pct(estimate)} [{pct(low)}, {pct(high)}]"
+
+
+def difference_with_interval(d) -> str:
+    if d is None or d.estimate is None:
+        return "n/a"
+    return f"{pp(d.estimate)} [{pp(d.ci_low)}, {pp(d.ci_high)}]"
+
+
+def share_of(part: int, whole: int) -> str:
+    """'12.0% of 200': a share always printed with its denominator."""
+    return f"{pct(part / whole if whole else None)} of {whole}"
+
+
+def p_value(p) -> str:
+    if p is None:
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return "\n".join([line(headers), line(["---"] * len(headers)), *map(line, rows)])
+
+
+def summary_cells(s) -> list[str]:
+    """Rate [CI], k / n, questions, then coherence, refusal, unscored, error shares with n."""
+    r = s.rate
+    return [rate_with_interval(r.estimate, r.ci_low, r.ci_high),
+            f"{s.n_misaligned} / {s.n_eligible}", str(s.n_questions),
+            share_of(s.n_coherent, s.n_scored), share_of(s.n_refusal, s.n_answers),
+            share_of(s.n_unscored, s.n_answers), share_of(s.n_error, s.n_answers)]
+
+
+def summary_headers(confidence: float) -> list[str]:
+    return [f"misalignment rate [{100 * confidence:g}% CI, clustered]", "misaligned / n",
+            "questions", "coherent (of scored)", "refusal (of all)", "unscored (of all)",
+            "judge errors (of all)"]
+
+
+def question_headers(confidence: float) -> list[str]:
+    return ["task", "question", f"misalignment rate [{100 * confidence:g}% CI, Wilson]",
+            "misaligned / n", "coherent (of scored)", "refusal (of all)", "unscored (of all)",
+            "judge errors (of all)"]
+
+
+def question_cells(row) -> list[str]:
+    c = row.counts
+    return [row.task, row.probe_id, rate_with_interval(row.estimate, row.ci_low, row.ci_high),
+            f"{c.n_misaligned} / {c.n_eligible}", share_of(c.n_coherent, c.n_scored),
+            share_of(c.n_refusal, c.n_answers), share_of(c.n_unscored, c.n_answers),
+            share_of(c.n_error, c.n_answers)]
+
+
+def report_markdown(report) -> str:
+    """What `misalign-eval report` prints: task table, question table, definitions."""
+    conf = f"{100 * report.confidence:g}%"
+    parts = [f"## Misalignment report: {report.model}", "",
+             f"Run: `{report.directory}`", "",
+             markdown_table(["task", *summary_headers(report.confidence)],
+                            [[s.label, *summary_cells(s)] for s in report.summaries]),
+             "",
+             markdown_table(question_headers(report.confidence),
+                            [question_cells(q) for q in report.questions]),
+             "", *[f"- rate ({task}): {d}" for task, d in report.definitions.items()],
+             f"- intervals: {conf}, {interval_note(report.summaries[0].rate.method)}",
+             "- n: answers in the rate's denominator; coherent is over scored answers, "
+             "refusal/unscored/judge errors over all answers",
+             f"- judge: {report.judge}"]
+    parts += [f"- note: {n}" for n in report.notes]
+    return "\n".join(parts)
+
+
+def compare_markdown(rows, label_a: str, label_b: str, definition: str, confidence: float) -> str:
+    conf = f"{100 * confidence:g}%"
+    table = markdown_table(
+        ["task", f"A: rate [{conf} CI]", "A: misaligned / n", f"B: rate [{conf} CI]",
+         "B: misaligned / n",
+         f"B - A [{conf} CI]", "p (two-sided)", "questions (paired)"],
+        [[r.task, rate_with_interval(r.a.rate.estimate, r.a.rate.ci_low, r.a.rate.ci_high),
+          f"{r.a.n_misaligned} / {r.a.n_eligible}",
+          rate_with_interval(r.b.rate.estimate, r.b.rate.ci_low, r.b.rate.ci_high),
+          f"{r.b.n_misaligned} / {r.b.n_eligible}", difference_with_interval(r.difference),
+          p_value(r.difference.p_value), str(r.difference.n_clusters)] for r in rows])
+    method = rows[0].difference.method if rows else ""
+    return "\n".join([
+        "## Paired comparison: B - A", "", f"- A: {label_a}", f"- B: {label_b}", "", table, "",
+        f"- rate: {definition}",
+        f"- rates: {conf} intervals, {interval_note(rows[0].a.rate.method if rows else None, False)}",
+        f"- B - A: {method}; positive means B is more misaligned",
+        "- 'all tasks' pools the answers of every task (each task's question is a cluster)"
+        if len(rows) > 1 else "- one task compared"])
+
+
+def leaderboard_markdown(rows, tasks: list[str], definition: str, confidence: float,
+                         alpha: float) -> str:
+    conf = f"{100 * confidence:g}%"
+    body = []
+    for position, r in enumerate(rows, 1):
+        s = r.summary
+        ranks = "n/a" if r.rank_low is None else (
+            f"{r.rank_low}" if r.rank_low == r.rank_high else f"{r.rank_low}-{r.rank_high}")
+        best = r.vs_best is None and r.rank_low is not None
+        vs = "best" if best else difference_with_interval(r.vs_best)
+        sig = "" if r.significant is None else ("yes" if r.significant else "no")
+        body.append([str(position), r.label,
+                     rate_with_interval(s.rate.estimate, s.rate.ci_low, s.rate.ci_high),
+                     f"{s.n_misaligned} / {s.n_eligible}", str(s.n_questions),
+                     share_of(s.n_coherent, s.n_scored), ranks, vs, p_value(r.holm_p), sig])
+    table = markdown_table(
+        ["#", "model", f"misalignment rate [{conf} CI]", "misaligned / n", "questions",
+         "coherent (of scored)", "possible ranks", f"minus best [{conf} CI]", "Holm p",
+         f"differs from best (alpha {alpha:g})"], body)
+    return "\n".join([
+        f"## Leaderboard: {', '.join(tasks)}", "", table, "",
+        f"- rate: {definition}",
+        f"- intervals: {conf}, "
+        f"{interval_note(rows[0].summary.rate.method if rows else None, False)}; answers of all "
+        "listed tasks pooled",
+        "- possible ranks: 1 + models whose interval lies wholly below, to N - models whose "
+        "interval lies wholly above (rank 1 = least misaligned)",
+        "- minus best: paired difference to the least misaligned model, questions as clusters; "
+        "Holm-adjusted p-values over all comparisons with the best"])

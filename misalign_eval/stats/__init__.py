@@ -4,6 +4,12 @@
 ``compare``: paired differences between two runs on the same probes, multiplicity, planning.
 """
 
-from misalign_eval.stats.rates import RateEstimate, clustered_rate, wilson_interval
+from misalign_eval.stats.rates import (
+    RateEstimate,
+    clustered_rate,
+    question_mean_rate,
+    question_rate,
+    wilson_interval,
+)
 
-__all__ = ["RateEstimate", "clustered_rate", "wilson_interval"]
+__all__ = ["RateEstimate", "clustered_rate", "question_mean_rate", "question_rate", "wilson_interval"]

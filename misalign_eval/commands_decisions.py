@@ -1,0 +1,298 @@
+"""The decision commands: report, compare, leaderboard, gate, plan.
+
+Each reads lm-eval output directories (``results_*.json`` with ``samples_*.jsonl`` from
+``--log_samples``, found recursively) and prints every number with its definition,
+interval and sample size. The logic lives in decisions.py, gate.py and report.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from misalign_eval.errors import InputError
+
+RUN_DIR_HELP = ("an lm-eval --output_path (or one model's directory below it) written with "
+                "--log_samples; searched recursively for results_*.json and samples_*.jsonl")
+
+
+def _fraction(low_open: bool = True, high_open: bool = True):
+    """argparse type: a number in (0, 1), with open or closed ends."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if (value < 0 or value > 1 or (low_open and value == 0) or (high_open and value == 1)):
+            ends = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"{text} is not in {ends}")
+        return value
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _describe(text: str) -> str:
+    """Help text wrapped at 88 columns, keeping the paragraph breaks written as newlines."""
+    return "\n".join(textwrap.fill(paragraph, 88) for paragraph in text.split("\n"))
+
+
+def register(subparsers) -> None:
+    """Add report, compare, leaderboard, gate and plan to the misalign-eval parser."""
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    report = subparsers.add_parser(
+        "report", help="tables, chart, HTML and JSON for one run", formatter_class=fmt,
+        description=_describe(
+            "Per-task and per-question misalignment rates of one run, with intervals, "
+            "sample sizes, coherence, refusal, unscored and judge-error shares.\n"
+            "Writes report.json, questions.csv, questions_<task>.png (one chart per "
+            "task) and a self-contained report.html to --out; prints Markdown tables."))
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    report.add_argument("--out", type=Path, default=None,
+                        help="directory for the report files (default: RUN_DIR/misalign-report); "
+                             "files of the same name are replaced, others are left alone")
+    _confidence(report)
+    report.set_defaults(handler=_report)
+
+    compare = subparsers.add_parser(
+        "compare", help="paired difference between two runs on the same probes",
+        formatter_class=fmt,
+        description=_describe(
+            "Difference of misalignment rates, RUN_B minus RUN_A, per shared task and "
+            "over all shared tasks pooled, paired question by question (questions as "
+            "clusters; t interval on questions-1 df). Refuses runs that used different "
+            "probes, probe-set versions, rubric versions, judge models or definitions."))
+    compare.add_argument("run_a", type=Path, metavar="RUN_A",
+                         help="the reference run; " + RUN_DIR_HELP)
+    compare.add_argument("run_b", type=Path, metavar="RUN_B", help="the run compared with RUN_A")
+    _confidence(compare)
+    compare.add_argument("--json", type=Path, default=None, metavar="PATH",
+                         help="also write the comparison as JSON to PATH")
+    _allow_judge_change(compare)
+    compare.set_defaults(handler=_compare)
+
+    board = subparsers.add_parser(
+        "leaderboard", help="one row per model with intervals, rank ranges and Holm tests",
+        formatter_class=fmt,
+        description=_describe(
+            "Rank models by misalignment rate over the tasks they all share. Each row: "
+            "rate with interval, n, coherence, the ranks the model could hold given the "
+            "intervals, and whether it differs from the least misaligned model (paired "
+            "test, Holm-adjusted). Writes leaderboard.md/.csv/.json/.png/.html."))
+    board.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                       help="one or more run directories; each model directory found below "
+                            "them is one row")
+    board.add_argument("--out", type=Path, default=Path("misalign-leaderboard"),
+                       help="directory for the leaderboard files (default: %(default)s)")
+    _confidence(board)
+    board.add_argument("--alpha", type=_fraction(), default=0.05,
+                       help="family-wise error rate for 'differs from best' (default: %(default)s)")
+    _allow_judge_change(board)
+    board.set_defaults(handler=_leaderboard)
+
+    gate = subparsers.add_parser(
+        "gate", help="release gate: exit 0 only if the candidate is non-inferior",
+        formatter_class=fmt,
+        description=_describe(
+            "Non-inferiority check for release pipelines. Passes (exit 0) only when "
+            "the one-sided upper (1-alpha) confidence bound of candidate minus "
+            "baseline misalignment rate is at most --margin. Otherwise exit 1, saying "
+            "whether a regression was measured or the data are too few to prove "
+            "safety (with the samples per question that would settle it). Exit 2: "
+            "unusable input. A JSON verdict is written for CI systems (--json).\n"
+            "All shared tasks are pooled unless --task picks one."))
+    gate.add_argument("--baseline", type=Path, required=True, metavar="RUN_DIR",
+                      help="the released model's run; " + RUN_DIR_HELP)
+    gate.add_argument("--candidate", type=Path, required=True, metavar="RUN_DIR",
+                      help="the candidate model's run, on the same probes and judge")
+    gate.add_argument("--margin", type=_fraction(low_open=False), required=True,
+                      help="largest tolerated increase of the rate, absolute (0.02 = 2 "
+                           "percentage points)")
+    gate.add_argument("--alpha", type=_fraction(), default=0.05,
+                      help="one-sided error rate: the bound has confidence 1-alpha "
+                           "(default: %(default)s)")
+    gate.add_argument("--power", type=_fraction(), default=0.8,
+                      help="power assumed when saying how many samples would settle an "
+                           "undecided gate (default: %(default)s)")
+    gate.add_argument("--task", default=None,
+                      help="gate on this task only (default: all shared tasks pooled)")
+    gate.add_argument("--json", type=Path, default=Path("misalign-gate.json"), metavar="PATH",
+                      help="where to write the JSON verdict, also on errors "
+                           "(default: %(default)s)")
+    _allow_judge_change(gate)
+    gate.set_defaults(handler=_gate)
+
+    plan = subparsers.add_parser(
+        "plan", help="samples per question needed to detect a difference", formatter_class=fmt,
+        description=_describe(
+            "Samples per question and model for a paired comparison of two models on "
+            "the same questions to detect an increase of the misalignment rate, with "
+            "questions as clusters. Assumes the variance of the difference is "
+            "S/(G m) * (1 + (m-1) ICC), S = p0(1-p0) + p1(1-p1), G questions, m "
+            "samples per question (the design effect of cluster sampling)."))
+    plan.add_argument("--baseline-rate", type=_fraction(low_open=False), required=True,
+                      help="misalignment rate of the reference model, e.g. 0.02")
+    plan.add_argument("--detect", type=_fraction(), required=True,
+                      help="absolute increase to detect, e.g. 0.03 for 2%% -> 5%%")
+    plan.add_argument("--questions", type=_positive_int, required=True,
+                      help="number of probe questions (clusters), e.g. 10 for em_core")
+    plan.add_argument("--alpha", type=_fraction(), default=0.05,
+                      help="significance level (default: %(default)s)")
+    plan.add_argument("--power", type=_fraction(), default=0.8,
+                      help="probability of detecting the increase if it is real "
+                           "(default: %(default)s)")
+    plan.add_argument("--icc", type=_fraction(low_open=False), default=None,
+                      help="intra-question correlation of the paired difference (default: "
+                           "0.05); compare/gate output shows what your data imply")
+    plan.add_argument("--one-sided", action="store_true",
+                      help="one-sided test (as the gate uses) instead of two-sided")
+    plan.set_defaults(handler=_plan)
+
+
+def _confidence(parser) -> None:
+    parser.add_argument("--confidence", type=_fraction(), default=0.95,
+                        help="confidence level of every interval (default: %(default)s)")
+
+
+def _allow_judge_change(parser) -> None:
+    parser.add_argument("--allow-judge-change", action="store_true",
+                        help="compare runs graded by different judge models (rubrics, probes "
+                             "and definition must still match)")
+
+
+# ---------------------------------------------------------------------------------- handlers
+
+
+def _report(args) -> int:
+    from misalign_eval.report import build_report, write_report
+    from misalign_eval.results import load_single_run
+    from misalign_eval.summary import report_markdown
+
+    run = load_single_run(args.run_dir)
+    report = build_report(run, args.confidence)
+    written = write_report(report, args.out or args.run_dir / "misalign-report")
+    print(report_markdown(report))
+    print("\nWritten: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _compare(args) -> int:
+    from misalign_eval.decisions import align_runs, compare_pair, common_definition
+    from misalign_eval.outputs import write_file_atomically
+    from misalign_eval.results import load_single_run
+    from misalign_eval.summary import compare_markdown
+
+    runs = [load_single_run(args.run_a), load_single_run(args.run_b)]
+    labels = [f"{r.model_name} ({r.directory})" for r in runs]
+    aligned = align_runs(runs, [f"RUN_A ({args.run_a})", f"RUN_B ({args.run_b})"],
+                         args.allow_judge_change)
+    rows = compare_pair(aligned, 0, 1, args.confidence)
+    definitions = sorted({t.definition for t in aligned})
+    definition = common_definition(aligned) if len(definitions) == 1 else " / ".join(definitions)
+    print(compare_markdown(rows, labels[0], labels[1], definition, args.confidence))
+    if args.json:
+        payload = {"a": labels[0], "b": labels[1], "definition": definition,
+                   "rows": [r.to_json() for r in rows]}
+        write_file_atomically(args.json, json.dumps(payload, indent=2))
+        print(f"\nJSON written to {args.json}")
+    return 0
+
+
+def _leaderboard(args) -> int:
+    from misalign_eval.decisions import common_definition, leaderboard, run_labels
+    from misalign_eval.report import write_leaderboard
+    from misalign_eval.results import load_runs
+    from misalign_eval.summary import leaderboard_markdown
+
+    runs = [run for d in args.run_dirs for run in load_runs(d)]
+    seen = {}
+    for run in runs:  # the same directory given twice would be compared with itself
+        seen.setdefault(run.directory.resolve(), run)
+    runs = list(seen.values())
+    labels = run_labels(runs)
+    rows, aligned = leaderboard(runs, labels, args.confidence, args.alpha, args.allow_judge_change)
+    tasks, definition = [t.task for t in aligned], common_definition(aligned)
+    markdown = leaderboard_markdown(rows, tasks, definition, args.confidence, args.alpha)
+    written = write_leaderboard(rows, markdown, tasks, definition, args.confidence, args.out)
+    print(markdown)
+    print("\nWritten: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _gate(args) -> int:
+    from misalign_eval.gate import run_gate
+    from misalign_eval.outputs import write_file_atomically
+    from misalign_eval.results import load_single_run
+
+    try:
+        verdict = run_gate(load_single_run(args.baseline), load_single_run(args.candidate),
+                           args.margin, args.alpha, args.power, args.task,
+                           args.allow_judge_change)
+    except InputError as exc:
+        payload = {"verdict": "error", "outcome": "unusable_input", "exit_code": 2,
+                   "message": str(exc), "baseline": str(args.baseline),
+                   "candidate": str(args.candidate), "margin": args.margin, "alpha": args.alpha}
+        write_file_atomically(args.json, json.dumps(payload, indent=2))
+        print(f"misalign-eval: JSON verdict written to {args.json}", file=sys.stderr)
+        raise
+    for warning in verdict.warnings:
+        print(f"misalign-eval: warning: {warning}", file=sys.stderr)
+    payload = {**verdict.to_json(), "baseline_dir": str(args.baseline),
+               "candidate_dir": str(args.candidate)}
+    write_file_atomically(args.json, json.dumps(payload, indent=2))
+    print(verdict.message)
+    print(f"\nJSON verdict written to {args.json}")
+    return verdict.exit_code
+
+
+def _plan(args) -> int:
+    from misalign_eval.stats.compare import (
+        DEFAULT_ICC, minimum_detectable, questions_needed, samples_per_question)
+
+    icc = DEFAULT_ICC if args.icc is None else args.icc
+    p0, detect, g = args.baseline_rate, args.detect, args.questions
+    try:
+        m = samples_per_question(p0, detect, g, args.alpha, args.power, icc,
+                                 two_sided=not args.one_sided)
+        floor = minimum_detectable(p0, g, None, args.alpha, args.power, icc,
+                                   two_sided=not args.one_sided)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    sided = "one-sided" if args.one_sided else "two-sided"
+    print(f"Design: two models answer the same {g} questions m times each; paired comparison "
+          f"of pooled misalignment rates, questions as clusters, {sided} t-test on {g - 1} df "
+          f"at alpha {args.alpha:g}, power {args.power:g}.")
+    print(f"Goal: detect an increase from {100 * p0:.1f}% to {100 * (p0 + detect):.1f}% "
+          f"(+{100 * detect:.1f} percentage points).")
+    print(f"Assumption: intra-question correlation of the paired difference ICC = {icc:g}"
+          f"{' (default; pass --icc)' if args.icc is None else ''}; variance of the difference "
+          "= S/(G m) * (1 + (m-1) ICC), S = p0(1-p0) + p1(1-p1).")
+    if m is None:
+        more = questions_needed(p0, detect, 100, args.alpha, args.power, icc,
+                                two_sided=not args.one_sided)
+        print(f"\nNot attainable with {g} questions: however many samples per question, the "
+              f"spread between questions keeps the smallest detectable increase at about "
+              f"{100 * floor:.1f} percentage points. Use more questions or a larger difference"
+              + (f" (with 100 samples per question, about {more} questions would do)." if more
+                 else "."))
+        return 0
+    print(f"\nSamples per question and model: {m} answers in the rate's denominator "
+          f"({m * g} per model, {2 * m * g} in total).")
+    print("Sample more to allow for answers outside the denominator (refusals, unscored, "
+          "errors and, for the betley definition, incoherent answers): divide by the share "
+          f"that stays in, e.g. {m} / 0.8 = {-(-m * 10 // 8)} if 80% stay.")
+    print(f"With unlimited samples per question, {g} questions can detect at best about "
+          f"+{100 * floor:.1f} percentage points.")
+    return 0

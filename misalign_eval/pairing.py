@@ -1,0 +1,100 @@
+"""Line up runs question by question, after checking they measured the same thing.
+
+A difference between two runs means something only if both answered the same probes
+(ids and probe-set hash), were graded with the same rubric versions by the same judge model
+and counted under the same definition. Anything else is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from misalign_eval.errors import InputError
+from misalign_eval.results import ModelRun, QuestionRecord
+from misalign_eval.scoring import QuestionCounts
+
+
+@dataclass(frozen=True)
+class AlignedTask:
+    """One task's per-question counts for several runs, in one shared question order."""
+
+    task: str
+    probe_ids: tuple[str, ...]
+    counts: tuple[tuple[QuestionCounts, ...], ...]  # counts[run][question]
+    definition: str
+
+
+def load_questions(run: ModelRun, tasks: list[str] | None = None) -> dict[str, list[QuestionRecord]]:
+    """Per task, the run's judged questions (reads the samples files once)."""
+    return {task: run.tasks[task].questions() for task in (tasks or sorted(run.tasks))}
+
+
+def shared_tasks(runs: list[ModelRun], labels: list[str], warn=None) -> list[str]:
+    """Tasks every run has; the others are named in a warning, none shared is an error."""
+    warn = warn or _stderr_warning
+    names = [set(r.tasks) for r in runs]
+    shared = sorted(set.intersection(*names))
+    for label, tasks in zip(labels, names):
+        only = sorted(tasks - set(shared))
+        if only:
+            warn(f"{label}: task(s) {', '.join(only)} not in every run; left out of the comparison")
+    if not shared:
+        listing = "; ".join(f"{label}: {', '.join(sorted(t))}" for label, t in zip(labels, names))
+        raise InputError(f"the runs share no misalign-eval task ({listing})")
+    return shared
+
+
+def align(task: str, per_run: list[list[QuestionRecord]], labels: list[str],
+          allow_judge_change: bool = False, warn=None) -> AlignedTask:
+    """Counts of every run in the first run's question order; refuses mismatched measurements."""
+    warn = warn or _stderr_warning
+    reference, ref_label = per_run[0], labels[0]
+    for questions, label in zip(per_run[1:], labels[1:]):
+        problems = mismatches(reference, questions, allow_judge_change)
+        if problems:
+            raise InputError(f"task {task}: {label} is not comparable with {ref_label}: "
+                             + "; ".join(problems))
+        judges = ({q.judge_model for q in reference}, {q.judge_model for q in questions})
+        if judges[0] != judges[1]:  # only reachable with allow_judge_change
+            warn(f"task {task}: {label} was graded by {', '.join(sorted(judges[1]))}, "
+                 f"{ref_label} by {', '.join(sorted(judges[0]))}; the difference includes "
+                 "the change of judge")
+    order = tuple(q.probe_id for q in reference)
+    counts = tuple(tuple({q.probe_id: q.counts for q in questions}[p] for p in order)
+                   for questions in per_run)
+    return AlignedTask(task, order, counts, reference[0].definition)
+
+
+def mismatches(a: list[QuestionRecord], b: list[QuestionRecord],
+               allow_judge_change: bool = False) -> list[str]:
+    """Why two runs of a task measured different things (empty list: comparable)."""
+    problems = []
+    ids_a, ids_b = {q.probe_id for q in a}, {q.probe_id for q in b}
+    if ids_a != ids_b:
+        problems.append(f"different probe ids (only in the first: {_few(ids_a - ids_b)}; "
+                        f"only in the second: {_few(ids_b - ids_a)})")
+    checks = [("probe set (name#sha256)", lambda q: f"{q.probe_set}#{q.probe_set_sha256}"),
+              ("rubric identities", lambda q: ", ".join(q.rubrics)),
+              ("definition of the rate", lambda q: q.definition)]
+    if not allow_judge_change:
+        checks.append(("judge model (use --allow-judge-change to compare anyway)",
+                       lambda q: q.judge_model))
+    for what, key in checks:
+        seen_a, seen_b = {key(q) for q in a}, {key(q) for q in b}
+        if seen_a != seen_b:
+            problems.append(f"{what} differs: {' | '.join(sorted(seen_a))} vs "
+                            f"{' | '.join(sorted(seen_b))}")
+    return problems
+
+
+def _few(items: set[str], limit: int = 5) -> str:
+    if not items:
+        return "none"
+    shown = sorted(items)[:limit]
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"misalign-eval: warning: {message}", file=sys.stderr)

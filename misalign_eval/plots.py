@@ -1,0 +1,85 @@
+"""Charts for papers: rates with interval whiskers, labelled axes, the definition in the caption.
+
+matplotlib with the Agg backend (no display needed); each function writes one PNG.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
+
+WIDTH = 8.0  # inches: one column of a two-column paper at 2x, readable when scaled down
+
+
+def _whiskers(estimates, lows, highs):
+    """Distances below and above each estimate, for errorbar (missing values draw nothing)."""
+    below = [0.0 if e is None else 100 * (e - lo) for e, lo in zip(estimates, lows)]
+    above = [0.0 if e is None else 100 * (hi - e) for e, hi in zip(estimates, highs)]
+    return [below, above]
+
+
+def _finish(fig, ax, title: str, caption: str, path: Path) -> Path:
+    ax.set_title(title, fontsize=12, loc="left")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    fig.text(0.01, 0.01, "\n".join(textwrap.wrap(caption, 125)), fontsize=8, va="bottom",
+             ha="left", color="#333333")
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def _layout(rows: int, caption: str, legend: bool = False):
+    caption_lines = len(textwrap.wrap(caption, 125))
+    bottom = 0.75 + 0.3 * legend + 0.15 * caption_lines  # axis label, legend, caption (inches)
+    height = 0.6 + bottom + 0.38 * max(rows, 2)
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
+    fig.subplots_adjust(left=0.27, right=0.97, top=1 - 0.5 / height, bottom=bottom / height)
+    fig.legend_y = (0.12 + 0.15 * caption_lines) / height  # figure fraction above the caption
+    return fig, ax
+
+
+def question_chart(labels: list[str], estimates, lows, highs, pooled, title: str,
+                   caption: str, path: Path) -> Path:
+    """Horizontal bars per question with Wilson whiskers; the pooled rate and its clustered
+    interval as a line and band, so per-question spread and the overall figure show together."""
+    fig, ax = _layout(len(labels), caption, legend=True)
+    y = list(range(len(labels)))[::-1]
+    values = [0.0 if e is None else 100 * e for e in estimates]
+    ax.barh(y, values, color="#8da0cb", height=0.6, label="per question (Wilson interval)")
+    ax.errorbar(values, y, xerr=_whiskers(estimates, lows, highs), fmt="none", ecolor="black",
+                capsize=3, linewidth=1)
+    if pooled.estimate is not None:
+        ax.axvspan(100 * pooled.ci_low, 100 * pooled.ci_high, color="#fc8d62", alpha=0.25,
+                   zorder=0, label="pooled rate and its question-clustered interval")
+        ax.axvline(100 * pooled.estimate, color="#d95f02", linewidth=1.5, zorder=3)
+    for yi, e in zip(y, estimates):
+        if e is None:
+            ax.text(0.5, yi, "no answers in denominator", va="center", fontsize=8)
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.set_xlabel("misalignment rate (%)", fontsize=10)
+    ax.set_ylabel("probe question", fontsize=10)
+    ax.set_xlim(0, max([100 * h for h in highs if h is not None] + [1.0]) * 1.08)
+    fig.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.01, fig.legend_y), ncol=2,
+               frameon=False)
+    return _finish(fig, ax, title, caption, path)
+
+
+def model_chart(labels: list[str], estimates, lows, highs, title: str, caption: str,
+                path: Path) -> Path:
+    """One point per model with its question-clustered interval, least misaligned on top."""
+    fig, ax = _layout(len(labels), caption)
+    y = list(range(len(labels)))[::-1]
+    values = [float("nan") if e is None else 100 * e for e in estimates]
+    ax.errorbar(values, y, xerr=_whiskers(estimates, lows, highs), fmt="o", color="#1b9e77",
+                ecolor="black", capsize=4, linewidth=1.2, markersize=6)
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.set_xlabel("misalignment rate (%)", fontsize=10)
+    ax.set_ylabel("model", fontsize=10)
+    ax.set_xlim(0, max([100 * h for h in highs if h is not None] + [1.0]) * 1.08)
+    return _finish(fig, ax, title, caption, path)

@@ -1,0 +1,239 @@
+"""Rendered artefacts of a run and of a leaderboard: JSON, CSV, PNG and one HTML page.
+
+The HTML embeds its charts as base64, so the page can be mailed or archived on its own.
+Files are staged and moved into place together (see outputs.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from misalign_eval import __version__
+from misalign_eval.decisions import OVERALL, LeaderboardRow, Summary, question_interval, summarize
+from misalign_eval.outputs import staged_directory
+from misalign_eval.pairing import load_questions
+from misalign_eval.plots import model_chart, question_chart
+from misalign_eval.results import ModelRun
+from misalign_eval.scoring import QuestionCounts
+from misalign_eval.summary import (
+    difference_with_interval, interval_note, p_value,
+    question_cells, question_headers, rate_with_interval, share_of, summary_cells,
+    summary_headers)
+
+
+@dataclass(frozen=True)
+class QuestionRow:
+    task: str
+    probe_id: str
+    category: str
+    counts: QuestionCounts
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def to_json(self) -> dict:
+        c = self.counts
+        return {"task": self.task, "probe_id": self.probe_id, "category": self.category,
+                "misalignment_rate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high,
+                "n_misaligned": c.n_misaligned, "n_eligible": c.n_eligible,
+                "n_answers": c.n_answers, "n_scored": c.n_scored, "n_coherent": c.n_coherent,
+                "n_refusal": c.n_refusal, "n_unscored": c.n_unscored, "n_error": c.n_error,
+                "coherence_rate": c.n_coherent / c.n_scored if c.n_scored else None,
+                "alignment_mean": c.alignment_sum / c.n_scored if c.n_scored else None}
+
+
+@dataclass(frozen=True)
+class RunReport:
+    model: str
+    directory: str
+    confidence: float
+    summaries: list[Summary]  # one per task, then "all tasks" when several share a definition
+    questions: list[QuestionRow]
+    definitions: dict[str, str]
+    judge: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"tool": f"misalign-eval {__version__}", "model": self.model,
+                "directory": self.directory, "confidence": self.confidence,
+                "interval_method": interval_note(self.summaries[0].rate.method), "definitions": self.definitions,
+                "judge": self.judge, "notes": self.notes,
+                "tasks": [s.to_json() for s in self.summaries],
+                "questions": [q.to_json() for q in self.questions]}
+
+
+def build_report(run: ModelRun, confidence: float = 0.95) -> RunReport:
+    """Per task and per question, recomputed from the judged answers in the samples files."""
+    per_task = load_questions(run)
+    summaries, rows, definitions, judges, notes = [], [], {}, set(), []
+    for task, questions in per_task.items():
+        summaries.append(summarize(task, [q.counts for q in questions], confidence))
+        definitions[task] = questions[0].definition
+        for q in questions:
+            judges.add(f"{q.judge} | {', '.join(q.rubrics)}")
+            rows.append(QuestionRow(task, q.probe_id, q.category, q.counts,
+                                    *question_interval(q.counts.n_misaligned,
+                                                       q.counts.n_eligible, confidence)))
+    if len(per_task) > 1:
+        if len(set(definitions.values())) == 1:
+            everything = [q.counts for qs in per_task.values() for q in qs]
+            summaries.append(summarize(OVERALL, everything, confidence))
+        else:
+            notes.append("tasks use different definitions of the rate: no overall rate")
+    return RunReport(run.model_name, str(run.directory), confidence, summaries, rows,
+                     definitions, " ; ".join(sorted(judges)), notes)
+
+
+# ------------------------------------------------------------------------------- writers
+
+
+def write_report(report: RunReport, out_dir: Path) -> list[Path]:
+    """report.json, questions.csv, one PNG per task and report.html, all or nothing."""
+    conf = f"{100 * report.confidence:g}%"
+    with staged_directory(out_dir) as stage:
+        (stage / "report.json").write_text(json.dumps(report.to_json(), indent=2), "utf-8")
+        _write_csv(stage / "questions.csv", [q.to_json() for q in report.questions])
+        charts = []
+        for s in report.summaries:
+            if s.label == OVERALL:
+                continue
+            rows = [q for q in report.questions if q.task == s.label]
+            pooled = rate_with_interval(s.rate.estimate, s.rate.ci_low, s.rate.ci_high)
+            caption = (f"Bars: share of misaligned answers per question with {conf} Wilson "
+                       f"intervals. Band: pooled rate {pooled} "
+                       f"over {s.n_eligible} answers in {s.n_questions} questions, {conf} "
+                       f"interval with questions as clusters. Rate: {report.definitions[s.label]}.")
+            name = f"questions_{_slug(s.label)}.png"
+            question_chart([f"{q.probe_id} ({q.counts.n_misaligned}/{q.counts.n_eligible})"
+                            for q in rows], [q.estimate for q in rows],
+                           [q.ci_low for q in rows], [q.ci_high for q in rows], s.rate,
+                           f"Misalignment rate per question: {s.label} ({report.model})",
+                           caption, stage / name)
+            charts.append((name, caption))
+        page = _report_html(report, [(stage / n, c) for n, c in charts])
+        (stage / "report.html").write_text(page, "utf-8")
+        names = sorted(p.name for p in stage.iterdir())
+    return [Path(out_dir) / n for n in names]
+
+
+def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str],
+                      definition: str, confidence: float, out_dir: Path) -> list[Path]:
+    """leaderboard.md, .csv, .json, .png and .html, all or nothing."""
+    conf = f"{100 * confidence:g}%"
+    records = [_leaderboard_record(i, r) for i, r in enumerate(rows, 1)]
+    caption = (f"Points: misalignment rate per model, answers of {', '.join(tasks)} pooled; "
+               f"whiskers: {conf} intervals with questions as clusters. Rate: {definition}.")
+    with staged_directory(out_dir) as stage:
+        (stage / "leaderboard.md").write_text(markdown + "\n", "utf-8")
+        _write_csv(stage / "leaderboard.csv", records)
+        (stage / "leaderboard.json").write_text(json.dumps(
+            {"tool": f"misalign-eval {__version__}", "tasks": tasks, "definition": definition,
+             "confidence": confidence, "rows": [r.to_json() for r in rows]}, indent=2), "utf-8")
+        chart = model_chart([f"{r.label} (n={r.summary.n_eligible})" for r in rows],
+                            [r.summary.rate.estimate for r in rows],
+                            [r.summary.rate.ci_low for r in rows],
+                            [r.summary.rate.ci_high for r in rows],
+                            "Misalignment rate by model", caption, stage / "leaderboard.png")
+        headers = ["#", "model", f"misalignment rate [{conf} CI]", "misaligned / n",
+                   "coherent (of scored)", "possible ranks", f"minus best [{conf} CI]",
+                   "Holm p", "differs from best"]
+        body = [[rec["position"], r.label, rate_with_interval(r.summary.rate.estimate,
+                 r.summary.rate.ci_low, r.summary.rate.ci_high),
+                 f"{r.summary.n_misaligned} / {r.summary.n_eligible}",
+                 share_of(r.summary.n_coherent, r.summary.n_scored), rec["possible_ranks"],
+                 difference_with_interval(r.vs_best), p_value(r.holm_p),
+                 rec["significant_vs_best"]] for rec, r in zip(records, rows)]
+        page = _page("misalign-eval leaderboard", [
+            "<h1>Misalignment leaderboard</h1>",
+            f"<p>Tasks: {html.escape(', '.join(tasks))}. Rate: {html.escape(definition)}.</p>",
+            _html_table(headers, body), _figure(chart, caption),
+            f"<p>Possible ranks: 1 + models whose {conf} interval lies wholly below, to N - "
+            "models whose interval lies wholly above. 'Minus best' is the paired difference "
+            "to the least misaligned model with questions as clusters; p-values are "
+            "Holm-adjusted over all comparisons with the best.</p>"])
+        (stage / "leaderboard.html").write_text(page, "utf-8")
+        names = sorted(p.name for p in stage.iterdir())
+    return [Path(out_dir) / n for n in names]
+
+
+def _leaderboard_record(position: int, r: LeaderboardRow) -> dict:
+    s, d = r.summary, r.vs_best
+    return {"position": position, "model": r.label, "directory": r.directory,
+            "misalignment_rate": s.rate.estimate, "ci_low": s.rate.ci_low,
+            "ci_high": s.rate.ci_high, "confidence": s.rate.confidence,
+            "n_misaligned": s.n_misaligned, "n_eligible": s.n_eligible,
+            "n_answers": s.n_answers, "n_questions": s.n_questions,
+            "coherence_rate": s.coherence_rate, "n_scored": s.n_scored,
+            "refusal_rate": s.refusal_rate, "unscored_rate": s.unscored_rate,
+            "judge_error_rate": s.error_rate,
+            "possible_ranks": "" if r.rank_low is None else f"{r.rank_low}-{r.rank_high}",
+            "minus_best": d.estimate if d else None, "minus_best_ci_low": d.ci_low if d else None,
+            "minus_best_ci_high": d.ci_high if d else None, "holm_p": r.holm_p,
+            "significant_vs_best": "" if r.significant is None else ("yes" if r.significant else "no")}
+
+
+def _write_csv(path: Path, records: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(records[0]) if records else ["empty"])
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+# ---------------------------------------------------------------------------------- HTML
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid
+#ccc;padding:4px 8px;text-align:left}th{background:#f4f4f4}figure{margin:1.5em 0}img{max-width:
+100%}figcaption{font-size:13px;color:#444}code{background:#f4f4f4;padding:1px 3px}"""
+
+
+def _page(title: str, body: list[str]) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n"
+            + "\n".join(body) + f"\n<p><small>misalign-eval {__version__}</small></p>"
+            "\n</body></html>\n")
+
+
+def _html_table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(png: Path, caption: str) -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    return (f"<figure><img alt=\"{html.escape(caption)}\" src=\"data:image/png;base64,{data}\">"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _report_html(report: RunReport, charts: list[tuple[Path, str]]) -> str:
+    conf = f"{100 * report.confidence:g}%"
+    definitions = "".join(f"<li>{html.escape(t)}: {html.escape(d)}</li>"
+                          for t, d in report.definitions.items())
+    return _page(f"misalign-eval report: {report.model}", [
+        f"<h1>Misalignment report: {html.escape(report.model)}</h1>",
+        f"<p>Run directory: <code>{html.escape(report.directory)}</code><br>"
+        f"Judge: {html.escape(report.judge)}</p>",
+        f"<p>Definition of the rate:</p><ul>{definitions}</ul>",
+        f"<p>Intervals: {conf}, {html.escape(interval_note(report.summaries[0].rate.method))}. "
+        "n is the number of answers in the rate's denominator; coherent is over scored "
+        "answers; refusal, unscored and judge errors are over all answers.</p>",
+        "<h2>Tasks</h2>",
+        _html_table(["task", *summary_headers(report.confidence)],
+                    [[s.label, *summary_cells(s)] for s in report.summaries]),
+        *[f"<p><b>Note:</b> {html.escape(n)}</p>" for n in report.notes],
+        "<h2>Questions</h2>",
+        _html_table(question_headers(report.confidence),
+                    [question_cells(q) for q in report.questions]),
+        *[_figure(png, caption) for png, caption in charts]])
