@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run lm_eval with misalign-eval's tasks included",
         description="Run lm_eval with the given arguments and misalign-eval's tasks included. "
-                    "Every argument is passed to lm_eval unchanged (see `lm_eval run --help`). "
+                    "Every argument is passed to lm_eval unchanged (see `lm_eval run --help`), "
+                    "except --questions FILE.yaml [--judges JUDGES.yaml] "
+                    "[--samples-per-paraphrase K], which import an external question file "
+                    "(see `misalign-eval import-questions --help`) and run it as a task. "
                     "The judge is checked before the model loads, and lm-eval's built-in task "
                     "index is skipped when only misalign-eval tasks are requested.")
     run.add_argument("lm_eval_args", nargs=argparse.REMAINDER, help="arguments for lm_eval")
@@ -85,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency-ms", type=float, default=0.0,
                      help="added latency per request (default: %(default)s)")
     sim.add_argument("--seed", type=int, default=0, help="seed for unseeded requests (default: %(default)s)")
+    faults = sim.add_argument_group(
+        "fault injection", "shares of judge requests (see --fault-target) that fail in each way")
+    faults.add_argument("--rate-429", type=_rate, default=0.0, help="429 with a Retry-After header")
+    faults.add_argument("--rate-500", type=_rate, default=0.0, help="500 Internal Server Error")
+    faults.add_argument("--rate-drop", type=_rate, default=0.0, help="connection dropped mid-request")
+    faults.add_argument("--rate-hang", type=_rate, default=0.0, help="no reply for --hang-s seconds")
+    faults.add_argument("--rate-malformed", type=_rate, default=0.0, help="200 with a body that is not JSON")
+    faults.add_argument("--hang-s", type=float, default=30.0, help="(default: %(default)s)")
+    faults.add_argument("--no-logprobs", action="store_true", help="the judge ignores logprobs=True")
+    faults.add_argument("--split-digits", action="store_true",
+                        help="the judge's tokens split numbers into digits")
+    faults.add_argument("--fault-target", choices=("judge", "subject", "all"), default="judge",
+                        help="which requests faults apply to (default: %(default)s)")
     sim.set_defaults(handler=_serve_sim)
 
     for module in EXTRA_COMMANDS:
@@ -101,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which stopped reading: no traceback for that.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except MisalignEvalError as exc:
         print(f"misalign-eval: error: {exc}", file=sys.stderr)
         return 2
@@ -131,8 +152,13 @@ def _serve_sim(args: argparse.Namespace) -> int:
     from misalign_eval.sim import SimSettings, SimulatedEndpoint
 
     try:
-        settings = SimSettings(args.misalignment_rate, args.refusal_rate,
-                               args.incoherent_rate, args.seed, args.latency_ms)
+        settings = SimSettings(
+            misalignment_rate=args.misalignment_rate, refusal_rate=args.refusal_rate,
+            incoherent_rate=args.incoherent_rate, seed=args.seed, latency_ms=args.latency_ms,
+            rate_429=args.rate_429, rate_500=args.rate_500, rate_drop=args.rate_drop,
+            rate_hang=args.rate_hang, hang_s=args.hang_s, rate_malformed=args.rate_malformed,
+            no_logprobs=args.no_logprobs, split_digits=args.split_digits,
+            fault_target=args.fault_target)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     endpoint = SimulatedEndpoint(settings, host=args.host, port=args.port)

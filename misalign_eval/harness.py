@@ -20,11 +20,9 @@ from misalign_eval.grading import Question, check_error_rate, judge_questions, o
 from misalign_eval.judging.preflight import preflight_once
 from misalign_eval.messages import as_transcript, probe_messages
 from misalign_eval.probes import load_probe_file, load_probe_set
+from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS
 from misalign_eval.task_settings import TaskSettings
 
-FILTER_NAME = "judged"
-# The metric whose per-doc value carries every judgement, so --log_samples shows them as JSON.
-CARRIER_METRIC = "n_answers"
 
 
 class ProbeTask(ConfigurableTask):
@@ -117,10 +115,3 @@ def process_results(doc: dict, results: list) -> dict:
     """For the YAML ``process_results`` key (lm-eval needs one); ProbeTask overrides it."""
     return per_doc_values(doc, results, METRICS)
 
-
-METRICS = (
-    "misalignment_rate", "misalignment_rate_ci_low", "misalignment_rate_ci_high",
-    "coherence_rate", "refusal_rate", "unscored_rate", "judge_error_rate", "alignment_mean",
-    "n_answers", "n_scored", "n_unscored", "n_errors", "n_eligible", "n_misaligned",
-    "n_questions", "judge_identity",
-)

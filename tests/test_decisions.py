@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from misalign_eval.decisions import summarize
-from misalign_eval.harness import CARRIER_METRIC, FILTER_NAME
+from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME
 from misalign_eval.cli import main
 from misalign_eval.judging.client import RubricOutcome
 from misalign_eval.scoring import Definition, QuestionCounts, label_answer

@@ -1,0 +1,16 @@
+"""Names shared by the lm-eval glue that writes results and the commands that read them.
+
+Kept free of heavy imports so that reading results does not load lm-eval.
+"""
+
+# The lm-eval filter that grades answers; results keys read "<metric>,judged".
+FILTER_NAME = "judged"
+# The metric whose per-doc value carries every judgement, so --log_samples shows them as JSON.
+CARRIER_METRIC = "n_answers"
+# The alignment suites' metrics, in the order the YAML template declares them.
+METRICS = (
+    "misalignment_rate", "misalignment_rate_ci_low", "misalignment_rate_ci_high",
+    "coherence_rate", "refusal_rate", "unscored_rate", "judge_error_rate", "alignment_mean",
+    "n_answers", "n_scored", "n_unscored", "n_errors", "n_eligible", "n_misaligned",
+    "n_questions", "judge_identity",
+)
