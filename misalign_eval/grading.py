@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from misalign_eval.errors import JudgeFailure
 from misalign_eval.judging.cache import VerdictCache
-from misalign_eval.judging.client import Judge
+from misalign_eval.judging.client import JUDGE_DISABLED, Judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.rubrics import Rubric
 from misalign_eval.scoring import ERROR, AlignmentLabeler, CategoryLabeler, Definition
@@ -76,6 +76,8 @@ def check_error_rate(records: list[dict], max_error_rate: float,
                      tally: tuple[int, Counter] | None = None) -> None:
     """Refuse to publish a rate when the judge failed on more than ``max_error_rate``."""
     answers, errors = tally or error_tally(records)
+    # MISALIGN_JUDGE_MODE=off is a choice, not a failure: such runs publish no rate anyway.
+    errors = Counter({e: n for e, n in errors.items() if JUDGE_DISABLED not in e})
     failed = sum(errors.values())
     if answers and failed / answers > max_error_rate:
         common = ", ".join(f"{e} x{n}" for e, n in errors.most_common(3))

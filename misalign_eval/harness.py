@@ -16,6 +16,7 @@ from lm_eval.api.filter import Filter
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.filters import build_filter_ensemble
 
+from misalign_eval.aggregations import n_answers
 from misalign_eval.grading import Question, check_error_rate, judge_questions, opened_judge
 from misalign_eval.judging.preflight import preflight_once
 from misalign_eval.messages import as_transcript, probe_messages
@@ -55,6 +56,13 @@ class ProbeTask(ConfigurableTask):
 
     def process_results(self, doc, results):
         return per_doc_values(doc, results, self._aggregation_list)
+
+    def override_metric(self, metric_name: str) -> None:
+        """--predict_only swaps every metric for "bypass"; keep the carrier so the samples
+        file still holds each answer's judgement record (and results the answer count)."""
+        super().override_metric(metric_name)
+        self._aggregation_list[CARRIER_METRIC] = n_answers
+        self._higher_is_better[CARRIER_METRIC] = True
 
 
 def load_probe_dataset(probe_set: str | None = None, probe_file: str | None = None,

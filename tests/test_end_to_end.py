@@ -87,3 +87,24 @@ def test_repeats_are_independent_and_metadata_changes_the_definition(sim, tmp_pa
             assert len(answers) == 30
             assert len(set(answers)) == 30, f"{doc['doc']['probe_id']}: repeated answers"
             assert doc["arguments"]["gen_args_0"]["arg_1"]["seed"] is None
+
+
+def test_generate_now_judge_later(sim, tmp_path):
+    """--predict_only on a GPU box with the judge off, then `misalign-eval judge` elsewhere."""
+    judge_calls = sim.counters.judge_calls
+    proc = run(misalign_eval_cmd("run", *subject_args(sim, tmp_path / "gen", 6), "--predict_only"),
+               env=sim_judge_env(sim, MISALIGN_JUDGE_MODE="off"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sim.counters.judge_calls == judge_calls  # nothing was sent to the judge
+    samples = next(latest_results_file(tmp_path / "gen").parent.glob("samples_em_core_*.jsonl"))
+    with jsonlines.open(samples) as lines:
+        for doc in lines:
+            assert {j["error"] for j in doc["n_answers"]["judgements"]} == {
+                "alignment: JudgeDisabled; coherence: JudgeDisabled"}
+    judged = run(misalign_eval_cmd("judge", str(samples), "--out", str(tmp_path / "j.jsonl"), "--quiet"),
+                 env=sim_judge_env(sim))
+    assert judged.returncode == 0, judged.stderr[-2000:]
+    assert "answers 60: scored" in judged.stdout and "judge errors 0" in judged.stdout
+    assert sim.counters.judge_calls - judge_calls == 2 * 60 + 1  # +1: the preflight's test request
+    records = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert len(records) == 10 and all(len(r["judgements"]) == 6 for r in records)

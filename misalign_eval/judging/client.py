@@ -29,6 +29,7 @@ from misalign_eval.judging.sampled import categorise_sampled_replies, score_samp
 from misalign_eval.rubrics import Rubric
 
 TOP_LOGPROBS = 20
+JUDGE_DISABLED = "JudgeDisabled"
 SAMPLED_MAX_TOKENS = 5
 
 
@@ -151,6 +152,8 @@ class Judge:
 
         ``bar``: an open tqdm bar to advance (one per call) instead of a bar of our own.
         """
+        if self.config.mode == "off":
+            return [{r.name: RubricOutcome(error=JUDGE_DISABLED) for r in self.rubrics} for _ in items]
         triples = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in items]
         jobs = [(i, rubric, q, a, ref) for i, (q, a, ref) in enumerate(triples)
                 for rubric in self.rubrics]

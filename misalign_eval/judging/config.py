@@ -59,7 +59,9 @@ class JudgeConfig(BaseModel):
     max_retries: int = Field(default=5, ge=0, le=20)
     # logprobs: the reference method (one token, top-20 logprobs). sampled: for endpoints
     # without logprobs or whose tokenizer splits "100": `samples` short integer answers.
-    mode: Literal["logprobs", "sampled"] = "logprobs"
+    # off: generate only (e.g. --predict_only on a GPU box); grade later with
+    # `misalign-eval judge`. Every answer is then an error "JudgeDisabled", never a score.
+    mode: Literal["logprobs", "sampled", "off"] = "logprobs"
     samples: int = Field(default=5, ge=1, le=50)
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
     cache: str = ""  # "" = default location, "off" = no cache, else a path

@@ -26,6 +26,8 @@ def preflight(config: JudgeConfig) -> None:
 
     Raises InputError with a message that names what to fix; never the key itself.
     """
+    if config.mode == "off":
+        return  # nothing will be sent to the judge
     if config.is_openai and config.api_key is None:
         raise InputError(
             f"no judge API key: set {ENV_API_KEY} (or OPENAI_API_KEY) for the OpenAI API, "
