@@ -25,6 +25,7 @@ from misalign_eval.importer import (
     TEMPLATE_FILE, ImportedQuestions, describe, is_imported_task_yaml, load_question_file,
     shipped_task_names, task_paths, write_task,
 )
+from misalign_eval.lm_eval_args import option_value, requested_tasks
 from misalign_eval.resources import tasks_dir
 
 # Our options, consumed here; everything else goes to lm_eval unchanged.
@@ -50,21 +51,6 @@ def split_options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
             raise InputError(f"{flag} given twice; run one question file at a time")
         ours[OPTIONS[flag]] = value
     return ours, rest
-
-
-def _option(argv: list[str], *names: str) -> str | None:
-    for i, arg in enumerate(argv):
-        for name in names:
-            if arg == name and i + 1 < len(argv):
-                return argv[i + 1]
-            if arg.startswith(name + "="):
-                return arg.split("=", 1)[1]
-    return None
-
-
-def _requested(argv: list[str]) -> list[str]:
-    value = _option(argv, "--tasks", "-t")
-    return [t.strip() for t in value.split(",") if t.strip()] if value else []
 
 
 def with_task(argv: list[str], task: str) -> list[str]:
@@ -119,9 +105,9 @@ def import_for_run(questions: str, judges: str | None, samples: str | None) -> P
 def imported_task_names(argv: list[str]) -> frozenset[str]:
     """The requested tasks that are imported question files: a task YAML this importer wrote,
     or a task name whose ``--include_path`` directory holds its import manifest."""
-    include = _option(argv, "--include_path")
+    include = option_value(argv, "--include_path")
     found = set()
-    for task in _requested(argv):
+    for task in requested_tasks(argv):
         if is_imported_task_yaml(task):
             found.add(task)
         elif include and re.fullmatch(r"[A-Za-z0-9_.-]+", task) \
@@ -132,7 +118,7 @@ def imported_task_names(argv: list[str]) -> frozenset[str]:
 
 def _manifest(task: str, argv: list[str]) -> dict:
     path = Path(task).with_suffix(".import.json") if task.endswith(".yaml") else \
-        Path(_option(argv, "--include_path") or ".") / f"{task}.import.json"
+        Path(option_value(argv, "--include_path") or ".") / f"{task}.import.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

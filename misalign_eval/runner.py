@@ -13,6 +13,7 @@ from functools import cache
 from misalign_eval.import_run import imported_task_names, prepare_question_file_run
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.preflight import preflight
+from misalign_eval.lm_eval_args import requested_tasks
 from misalign_eval.resources import tasks_dir
 
 
@@ -21,21 +22,6 @@ def our_task_names() -> frozenset[str]:
     from lm_eval.tasks import TaskManager
 
     return frozenset(TaskManager(include_path=str(tasks_dir()), include_defaults=False).all_tasks)
-
-
-def _option(argv: list[str], *names: str) -> str | None:
-    for i, arg in enumerate(argv):
-        for name in names:
-            if arg == name and i + 1 < len(argv):
-                return argv[i + 1]
-            if arg.startswith(name + "="):
-                return arg.split("=", 1)[1]
-    return None
-
-
-def requested_tasks(argv: list[str]) -> list[str]:
-    value = _option(argv, "--tasks", "-t")
-    return [t.strip() for t in value.split(",") if t.strip()] if value else []
 
 
 def _include_our_tasks(builtin: bool) -> None:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from misalign_eval.grading import Question, judge_questions, opened_judge
+from misalign_eval.grading import judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.rubrics import load_rubric
 from misalign_eval.scoring import Definition

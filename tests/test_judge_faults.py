@@ -4,7 +4,6 @@ Every answer must end accounted for (scored, unscored or error), retries must st
 and errors must name what happened.
 """
 
-import dataclasses
 import random
 
 import pytest
