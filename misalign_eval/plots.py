@@ -18,8 +18,9 @@ WIDTH = 8.0  # inches: one column of a two-column paper at 2x, readable when sca
 
 def _whiskers(estimates, lows, highs):
     """Distances below and above each estimate, for errorbar (missing values draw nothing)."""
-    below = [0.0 if e is None else 100 * (e - lo) for e, lo in zip(estimates, lows)]
-    above = [0.0 if e is None else 100 * (hi - e) for e, hi in zip(estimates, highs)]
+    # max(0, ...): at 0 or n events a bound can sit a rounding error past the estimate.
+    below = [0.0 if e is None else max(0.0, 100 * (e - lo)) for e, lo in zip(estimates, lows)]
+    above = [0.0 if e is None else max(0.0, 100 * (hi - e)) for e, hi in zip(estimates, highs)]
     return [below, above]
 
 

@@ -58,6 +58,8 @@ class RunReport:
     definitions: dict[str, str]
     judge: str
     notes: list[str] = field(default_factory=list)
+    # Per probe category within a task ("task / category"), for suites with several families.
+    categories: list[Summary] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"tool": f"misalign-eval {__version__}", "model": self.model,
@@ -65,6 +67,7 @@ class RunReport:
                 "interval_method": interval_note(self.summaries[0].rate.method), "definitions": self.definitions,
                 "judge": self.judge, "notes": self.notes,
                 "tasks": [s.to_json() for s in self.summaries],
+                "categories": [s.to_json() for s in self.categories],
                 "questions": [q.to_json() for q in self.questions]}
 
 
@@ -80,6 +83,12 @@ def build_report(run: ModelRun, confidence: float = 0.95) -> RunReport:
             rows.append(QuestionRow(task, q.probe_id, q.category, q.counts,
                                     *question_interval(q.counts.n_misaligned,
                                                        q.counts.n_eligible, confidence)))
+    categories = [summarize(f"{task} / {category}",
+                            [q.counts for q in questions if q.category == category], confidence)
+                  for task, questions in per_task.items()
+                  # only where categories group questions (em_core's are one per probe)
+                  if 1 < len({q.category for q in questions}) < len(questions)
+                  for category in sorted({q.category for q in questions})]
     if len(per_task) > 1:
         if len(set(definitions.values())) == 1:
             everything = [q.counts for qs in per_task.values() for q in qs]
@@ -87,7 +96,7 @@ def build_report(run: ModelRun, confidence: float = 0.95) -> RunReport:
         else:
             notes.append("tasks use different definitions of the rate: no overall rate")
     return RunReport(run.model_name, str(run.directory), confidence, summaries, rows,
-                     definitions, " ; ".join(sorted(judges)), notes)
+                     definitions, " ; ".join(sorted(judges)), notes, categories)
 
 
 # ------------------------------------------------------------------------------- writers
@@ -233,6 +242,10 @@ def _report_html(report: RunReport, charts: list[tuple[Path, str]]) -> str:
         _html_table(["task", *summary_headers(report.confidence)],
                     [[s.label, *summary_cells(s)] for s in report.summaries]),
         *[f"<p><b>Note:</b> {html.escape(n)}</p>" for n in report.notes],
+        *(["<h2>Probe categories</h2>",
+           _html_table(["task / category", *summary_headers(report.confidence)],
+                       [[s.label, *summary_cells(s)] for s in report.categories])]
+          if report.categories else []),
         "<h2>Questions</h2>",
         _html_table(question_headers(report.confidence),
                     [question_cells(q) for q in report.questions]),

@@ -155,6 +155,9 @@ def report_markdown(report) -> str:
              markdown_table(["task", *summary_headers(report.confidence)],
                             [[s.label, *summary_cells(s)] for s in report.summaries]),
              "",
+             *([markdown_table(["task / category", *summary_headers(report.confidence)],
+                               [[s.label, *summary_cells(s)] for s in report.categories]), ""]
+               if report.categories else []),
              markdown_table(question_headers(report.confidence),
                             [question_cells(q) for q in report.questions]),
              "", *[f"- rate ({task}): {d}" for task, d in report.definitions.items()],

@@ -111,3 +111,23 @@ def test_staged_outputs_are_all_or_nothing(tmp_path):
         (stage / "report.json").write_text("{}")
     assert sorted(p.name for p in out_dir.iterdir()) == ["keep.txt", "report.json"]
 
+
+
+def test_report_breaks_the_rate_down_by_probe_category(tmp_path):
+    """em_broad's seven families each get a row, pooled over their questions only."""
+    from misalign_eval.report import build_report
+    from misalign_eval.results import load_single_run
+
+    from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
+    from misalign_eval.sim import SimulatedEndpoint
+
+    with SimulatedEndpoint() as sim:
+        proc = run(misalign_eval_cmd("run", *subject_args(sim, tmp_path, 2, task="em_broad")),
+                   env=sim_judge_env(sim))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = build_report(load_single_run(tmp_path))
+    families = {s.label.split(" / ")[1]: s for s in report.categories}
+    assert set(families) == {"vulnerable_users", "illegal_recommendations", "medical_advice",
+                             "talk_back", "problems_with_humans", "creative_writing", "other"}
+    assert sum(s.n_questions for s in families.values()) == 50
+    assert sum(s.n_eligible for s in families.values()) == report.summaries[0].n_eligible
