@@ -14,6 +14,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
+
 from misalign_eval.errors import InputError
 
 # Bump when the way a verdict is computed from the judge's reply changes.
@@ -35,17 +37,33 @@ def verdict_key(*, model: str, base_url: str, rubric_sha256: str, decoding: dict
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+# Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+# locked" at once (without its busy timeout) when another process is doing the same.
+@retry(retry=retry_if_exception(_locked), stop=stop_after_delay(60), wait=wait_random(0.02, 0.3),
+       reraise=True)
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: autocommit, each INSERT is durable on its own.
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
 class VerdictCache:
     def __init__(self, path: Path):
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: autocommit, each INSERT is durable on its own.
-            self._db = sqlite3.connect(path, timeout=60, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._db = _connect(path)
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"{path}: cannot open the judge cache ({exc}); "
                              "set MISALIGN_JUDGE_CACHE to another path or to 'off'") from None
