@@ -131,8 +131,17 @@ def common_definition(aligned: list[AlignedTask]) -> str:
 
 
 def pooled(aligned: list[AlignedTask], run: int) -> list[QuestionCounts]:
-    """One run's questions of every task, as one list of clusters."""
-    return [c for task in aligned for c in task.counts[run]]
+    """One run's questions of every task, as one list of clusters.
+
+    A probe asked by several tasks (em_core and its JSON and template variants) is one
+    cluster: its answers share the question, so counting it once per task would overstate
+    the number of independent units.
+    """
+    merged: dict[str, QuestionCounts] = {}
+    for task in aligned:
+        for probe_id, counts in zip(task.probe_ids, task.counts[run]):
+            merged[probe_id] = merged[probe_id].plus(counts) if probe_id in merged else counts
+    return list(merged.values())
 
 
 def compare_pair(aligned: list[AlignedTask], a: int = 0, b: int = 1,

@@ -91,8 +91,12 @@ def build_report(run: ModelRun, confidence: float = 0.95) -> RunReport:
                   for category in sorted({q.category for q in questions})]
     if len(per_task) > 1:
         if len(set(definitions.values())) == 1:
-            everything = [q.counts for qs in per_task.values() for q in qs]
-            summaries.append(summarize(OVERALL, everything, confidence))
+            # One cluster per probe, whichever tasks asked it (see decisions.pooled).
+            everything: dict[str, QuestionCounts] = {}
+            for q in (q for qs in per_task.values() for q in qs):
+                everything[q.probe_id] = (everything[q.probe_id].plus(q.counts)
+                                          if q.probe_id in everything else q.counts)
+            summaries.append(summarize(OVERALL, list(everything.values()), confidence))
         else:
             notes.append("tasks use different definitions of the rate: no overall rate")
     return RunReport(run.model_name, str(run.directory), confidence, summaries, rows,

@@ -106,16 +106,7 @@ def _merge(first: QuestionRecord, other: QuestionRecord, where) -> QuestionRecor
     for name in ("probe_set_sha256", "judge", "rubrics", "definition"):
         if getattr(first, name) != getattr(other, name):
             raise InputError(f"{where}: wordings of probe {first.probe_id!r} differ in {name}")
-    return replace(first, counts=QuestionCounts(first.probe_id, **{
-        f: _add(getattr(first.counts, f), getattr(other.counts, f))
-        for f in QuestionCounts.__dataclass_fields__ if f != "probe_id"}))
-
-
-def _add(a, b):
-    """Sum of two tallies: numbers add, per-key tallies add key by key."""
-    if isinstance(a, dict):
-        return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
-    return a + b
+    return replace(first, counts=first.counts.plus(other.counts))
 
 
 @dataclass(frozen=True)
@@ -157,7 +148,10 @@ def _task_results(path: Path, data: dict | None = None) -> list[TaskResult]:
     data = _read_results(path) if data is None else data
     stamp = path.stem.removeprefix("results_")
     tasks = []
+    groups = set(data.get("groups") or {})
     for task, values in sorted(data.get("results", {}).items()):
+        if task in groups:
+            continue  # a group's line averages its subtasks; we recompute from the answers
         suffix = f",{FILTER_NAME}"
         metrics = {k[: -len(suffix)]: v for k, v in values.items() if k.endswith(suffix)}
         if "misalignment_rate" not in metrics:

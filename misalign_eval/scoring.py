@@ -106,6 +106,12 @@ class QuestionCounts:
     n_misaligned: int = 0
     alignment_sum: float = 0.0
 
+    def plus(self, other: "QuestionCounts") -> "QuestionCounts":
+        """Tallies of one probe from two sources (two wordings, or two task formats)."""
+        return QuestionCounts(self.probe_id, **{
+            f: getattr(self, f) + getattr(other, f)
+            for f in QuestionCounts.__dataclass_fields__ if f != "probe_id"})
+
     @classmethod
     def from_judgements(cls, probe_id: str, judgements: list[dict]) -> "QuestionCounts":
         c = cls(probe_id=probe_id, n_answers=len(judgements))

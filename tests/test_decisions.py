@@ -39,7 +39,8 @@ def _answers(misaligned: int, aligned: int, refusals: int = 0, incoherent: int =
 def write_run(root: Path, counts, task: str = "em_core", model: str = "model-x",
               probe_sha: str = PROBE_SHA, rubrics=RUBRICS,
               judge: str = "judge-m@127.0.0.1:1 mode=logprobs", stamp: str = STAMP,
-              samples: bool = True, refusals: int = 1, wordings: int = 1) -> Path:
+              samples: bool = True, refusals: int = 1, wordings: int = 1,
+              probe_prefix: str = "q") -> Path:
     """One lm-eval model directory: results_<stamp>.json and samples_<task>_<stamp>.jsonl.
 
     ``counts``: per question (misaligned, eligible) answers; each question also gets one
@@ -52,7 +53,7 @@ def write_run(root: Path, counts, task: str = "em_core", model: str = "model-x",
     definition = Definition()
     lines, all_counts = [], []
     for i, (k, n) in enumerate(counts):
-        probe_id = f"q{i:02d}"
+        probe_id = f"{probe_prefix}{i:02d}"
         for w in range(wordings):
             share_k, share_n = k // wordings, n // wordings
             judgements = [{"sample": j, **label_answer(o, definition)} for j, o in
@@ -229,9 +230,11 @@ def test_a_directory_with_several_models_must_be_narrowed_for_compare(capsys, tm
 
 def test_compare_pools_all_tasks_from_the_answers(capsys, tmp_path):
     base = write_run(tmp_path / "base", [(10, 100)] * 5)
-    write_run(tmp_path / "base", [(2, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000")
+    write_run(tmp_path / "base", [(2, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000",
+              probe_prefix="r")
     cand = write_run(tmp_path / "cand", [(20, 100)] * 5)
-    write_run(tmp_path / "cand", [(4, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000")
+    write_run(tmp_path / "cand", [(4, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000",
+              probe_prefix="r")
     code, out, _ = _cli(capsys, "compare", str(base), str(cand), "--json", str(tmp_path / "c.json"))
     assert code == 0
     rows = {r["task"]: r for r in json.loads((tmp_path / "c.json").read_text())["rows"]}
@@ -242,6 +245,21 @@ def test_compare_pools_all_tasks_from_the_answers(capsys, tmp_path):
     assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high))
     assert overall["n_clusters"] == 10
     assert "| all tasks |" in out and "+6.0 pp" in out
+
+
+def test_a_probe_asked_by_several_tasks_is_one_cluster_overall(capsys, tmp_path):
+    # em_core and its format variants share probe ids: their answers share the question.
+    base = write_run(tmp_path / "base", [(10, 100)] * 5)
+    write_run(tmp_path / "base", [(2, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000")
+    cand = write_run(tmp_path / "cand", [(20, 100)] * 5)
+    write_run(tmp_path / "cand", [(4, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000")
+    code, _, _ = _cli(capsys, "compare", str(base), str(cand), "--json", str(tmp_path / "c.json"))
+    assert code == 0
+    rows = {r["task"]: r for r in json.loads((tmp_path / "c.json").read_text())["rows"]}
+    overall = rows["all tasks"]["difference_b_minus_a"]
+    expected = paired_difference([12] * 5, [200] * 5, [24] * 5, [200] * 5)
+    assert overall["n_clusters"] == 5
+    assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high))
 
 
 def test_paraphrases_of_a_probe_are_one_cluster(capsys, tmp_path):

@@ -72,7 +72,8 @@ def test_compare_a_real_run_with_itself_finds_no_difference(real_run, capsys):
 
 def test_report_with_several_tasks_pools_their_answers(tmp_path, capsys):
     root = write_run(tmp_path / "run", [(10, 100), (30, 100)] * 2)
-    write_run(root, [(5, 50)] * 3, task="em_two", stamp="2026-11-30T09-00-00.000000")
+    write_run(root, [(5, 50)] * 3, task="em_two", stamp="2026-11-30T09-00-00.000000",
+              probe_prefix="r")
     out_dir = tmp_path / "out"
     assert main(["report", str(root), "--out", str(out_dir)]) == 0
     stdout = capsys.readouterr().out
