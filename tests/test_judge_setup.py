@@ -79,3 +79,26 @@ def test_run_without_judge_key_stops_before_lm_eval_with_a_clear_message(tmp_pat
     assert "misalign-eval: error: no judge API key" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_credentials_in_the_url_and_the_openai_key_stay_home():
+    url = "http://user:sk-URL-SECRET@127.0.0.1:9/v1?api-key=sk-QUERY-SECRET"
+    config = JudgeConfig.from_env({"MISALIGN_JUDGE_BASE_URL": url, "OPENAI_API_KEY": "sk-openai"})
+    for shown in (config.identity, config.safe_url, repr(config.host)):
+        assert "SECRET" not in shown
+    assert config.api_key is None  # OPENAI_API_KEY is never sent to another host
+    assert JudgeConfig.from_env({"OPENAI_API_KEY": "sk-openai"}).key_for_client() == "sk-openai"
+    with pytest.raises(InputError) as err:
+        preflight(config)
+    assert "SECRET" not in str(err.value) and "127.0.0.1:9" in str(err.value)
+
+
+def test_a_server_that_ignores_n_is_caught_before_sampled_grading():
+    with SimulatedEndpoint(SimSettings(ignore_n=True)) as sim:
+        env = {"MISALIGN_JUDGE_BASE_URL": sim.base_url, "MISALIGN_JUDGE_MODEL": "sim-judge",
+               "MISALIGN_JUDGE_MODE": "sampled"}
+        with pytest.raises(InputError, match="returned 1 of the 5 replies asked for"):
+            preflight(JudgeConfig.from_env(env))
+        outcomes = Judge(JudgeConfig.from_env(env, max_retries=0), [load_rubric("alignment")]
+                         ).grade_sync([("q", "a")], progress=False)
+        assert outcomes[0]["alignment"].error == "TooFewChoices(1/5)"

@@ -1,8 +1,8 @@
 """Persistent verdict cache in SQLite: a re-run pays only for answers not yet graded.
 
-The key covers everything that can change a verdict (judge model and URL, rubric content,
-scoring mode and decoding parameters, parser version, question, answer), so a changed judge
-never reuses an old verdict. Only verdicts are stored, never errors: a failed call is retried
+The key covers everything that can change a verdict (the exact request body: judge model,
+rendered prompt, decoding parameters; the base URL; the rubric's content; the parser
+version), so a changed judge never reuses an old verdict. Only verdicts are stored, never errors: a failed call is retried
 on the next run. WAL mode and a busy timeout let several processes share one file; every
 verdict is committed as it arrives, so a killed run loses nothing it already paid for.
 """
@@ -19,7 +19,7 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 from misalign_eval.errors import InputError
 
 # Bump when the way a verdict is computed from the judge's reply changes.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
     key TEXT PRIMARY KEY,
@@ -29,11 +29,12 @@ CREATE TABLE IF NOT EXISTS verdicts (
 """
 
 
-def verdict_key(*, model: str, base_url: str, rubric_sha256: str, decoding: dict,
-                question: str, answer: str, reference: str | None = None) -> str:
-    material = json.dumps([PARSER_VERSION, model, base_url.rstrip("/"), rubric_sha256,
-                           decoding, question, answer, reference], sort_keys=True,
-                          ensure_ascii=False)
+def verdict_key(base_url: str, body: dict, rubric_sha256: str) -> str:
+    """Key on the exact request (judge model, rendered prompt with question, answer and
+    reference as truncated and defanged, decoding parameters), where it goes, and how the
+    reply is read (the rubric's scale, special tokens, categories, polarity; the parser)."""
+    material = json.dumps([PARSER_VERSION, base_url.rstrip("/"), body, rubric_sha256],
+                          sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

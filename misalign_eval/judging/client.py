@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sqlite3
 from dataclasses import asdict, dataclass
 
 import openai
@@ -27,6 +29,8 @@ from misalign_eval.judging.logprobs import (
 )
 from misalign_eval.judging.sampled import categorise_sampled_replies, score_sampled_replies
 from misalign_eval.rubrics import Rubric
+
+log = logging.getLogger("misalign_eval")
 
 TOP_LOGPROBS = 20
 JUDGE_DISABLED = "JudgeDisabled"
@@ -97,6 +101,9 @@ def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore
         choices = data["choices"]
         if config.mode == "sampled":
             replies = [c["message"]["content"] for c in choices]
+            if len(replies) < config.samples:
+                # A server that ignores n would silently score from fewer replies.
+                raise JudgeReplyError(f"TooFewChoices({len(replies)}/{config.samples})")
             if rubric.kind == "category":
                 return categorise_sampled_replies(replies, rubric.categories)
             return score_sampled_replies(replies, rubric.scale, rubric.special_tokens)
@@ -125,16 +132,15 @@ class Judge:
         self.cache_hits = 0
         self.rate_limit_cuts = 0
 
-    def _key(self, rubric: Rubric, question: str, answer: str, reference: str | None) -> str:
-        return verdict_key(model=self.config.model, base_url=self.config.base_url,
-                           rubric_sha256=rubric.sha256, decoding=self.decoding,
-                           question=question, answer=answer, reference=reference)
-
-    async def _call(self, client: openai.AsyncOpenAI, rubric: Rubric, question: str,
-                    answer: str, reference: str | None) -> RubricOutcome:
+    def _request(self, rubric: Rubric, question: str, answer: str,
+                 reference: str | None) -> tuple[dict, bool]:
+        """The exact request body for one rubric call, and whether the answer was cut."""
         prompt, truncated = rubric.render(question, answer, reference)
-        body = {"model": self.config.model, "messages": [{"role": "user", "content": prompt}],
-                **self.decoding}
+        return {"model": self.config.model, "messages": [{"role": "user", "content": prompt}],
+                **self.decoding}, truncated
+
+    async def _call(self, client: openai.AsyncOpenAI, rubric: Rubric, body: dict,
+                    truncated: bool) -> RubricOutcome:
         try:
             # cast_to=bytes: the client's retries and errors, without its response models.
             raw = await client.post("/chat/completions", body=body, cast_to=bytes)
@@ -154,19 +160,22 @@ class Judge:
         """
         if self.config.mode == "off":
             return [{r.name: RubricOutcome(error=JUDGE_DISABLED) for r in self.rubrics} for _ in items]
-        triples = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in items]
-        jobs = [(i, rubric, q, a, ref) for i, (q, a, ref) in enumerate(triples)
-                for rubric in self.rubrics]
+        jobs = []  # (answer index, rubric, request body, truncated, cache key)
+        for index, item in enumerate(items):
+            question, answer, reference = item[0], item[1], item[2] if len(item) > 2 else None
+            for rubric in self.rubrics:
+                body, truncated = self._request(rubric, question, answer, reference)
+                key = (verdict_key(self.config.base_url, body, rubric.sha256)
+                       if self.cache is not None else "")
+                jobs.append((index, rubric, body, truncated, key))
         results: list[dict[str, RubricOutcome]] = [{} for _ in items]
-        keys = [self._key(rubric, q, a, ref) if self.cache is not None else ""
-                for _, rubric, q, a, ref in jobs]
-        cached = self.cache.get_many(keys) if self.cache is not None else {}
+        cached = self.cache.get_many([job[4] for job in jobs]) if self.cache is not None else {}
         todo = []
-        for job, key in zip(jobs, keys):
-            if key in cached:
-                results[job[0]][job[1].name] = RubricOutcome(**cached[key])
+        for job in jobs:
+            if job[4] in cached:
+                results[job[0]][job[1].name] = RubricOutcome(**cached[job[4]])
             else:
-                todo.append((job, key))
+                todo.append(job)
         self.cache_hits += len(jobs) - len(todo)
         own_bar = bar is None
         if own_bar:
@@ -194,19 +203,29 @@ class Judge:
         queue = iter(todo)
 
         async def worker() -> None:
-            for (index, rubric, question, answer, reference), key in queue:
+            for index, rubric, body, truncated, key in queue:
                 async with limit:
-                    outcome = await self._call(client, rubric, question, answer, reference)
+                    outcome = await self._call(client, rubric, body, truncated)
                 if outcome.error is None:
                     limit.succeeded()
-                    if self.cache is not None:
-                        self.cache.put(key, outcome.to_json())
+                    self._remember(key, outcome)
                 results[index][rubric.name] = outcome
                 bar.update(1)
 
         async with client:
             await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(todo)))))
         self.rate_limit_cuts += limit.cuts
+
+    def _remember(self, key: str, outcome: RubricOutcome) -> None:
+        """Store a verdict; a cache that fails (disk full, locked too long) must not stop the
+        grading: warn once and go on without it."""
+        if self.cache is None:
+            return
+        try:
+            self.cache.put(key, outcome.to_json())
+        except sqlite3.Error as exc:
+            log.warning("judge cache %s failed (%s); continuing without it", self.cache.path, exc)
+            self.cache = None
 
     def grade_sync(self, items: list[tuple], progress: bool = True, bar=None):
         return asyncio.run(self.grade(items, progress=progress, bar=bar))

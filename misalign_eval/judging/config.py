@@ -68,7 +68,15 @@ class JudgeConfig(BaseModel):
 
     @property
     def host(self) -> str:
-        return urlparse(self.base_url).netloc or self.base_url
+        """host[:port] only: a URL may carry user:password@ or ?key=..., never shown."""
+        url = urlparse(self.base_url)
+        return f"{url.hostname}:{url.port}" if url.port else (url.hostname or "?")
+
+    @property
+    def safe_url(self) -> str:
+        """The base URL for messages: scheme, host, port and path, without credentials."""
+        url = urlparse(self.base_url)
+        return f"{url.scheme}://{self.host}{url.path}"
 
     @property
     def is_openai(self) -> bool:
@@ -105,7 +113,6 @@ class JudgeConfig(BaseModel):
                 values[setting] = env[var]
                 source[setting] = var
         values.update({k: v for k, v in overrides.items() if v is not None})
-        values["api_key"] = env.get(ENV_API_KEY) or env.get("OPENAI_API_KEY") or None
         try:
             config = cls.model_validate(values)
         except ValidationError as exc:
@@ -115,9 +122,11 @@ class JudgeConfig(BaseModel):
             raise InputError(f"judge configuration: {problems}") from None
         if not config.base_url.startswith(("http://", "https://")):
             raise InputError(
-                f"{ENV_BASE_URL}={config.base_url!r} is not an http(s) URL; "
+                f"{ENV_BASE_URL} is not an http(s) URL; "
                 "give the OpenAI-compatible base, e.g. http://localhost:8000/v1")
-        return config
+        # OPENAI_API_KEY is for OpenAI only: never send it to some other judge host.
+        key = env.get(ENV_API_KEY) or (env.get("OPENAI_API_KEY") if config.is_openai else None)
+        return config.model_copy(update={"api_key": SecretStr(key) if key else None})
 
 
 def _read_config_file(path: Path) -> dict:

@@ -33,64 +33,68 @@ def preflight(config: JudgeConfig) -> None:
             f"no judge API key: set {ENV_API_KEY} (or OPENAI_API_KEY) for the OpenAI API, "
             f"or point {ENV_BASE_URL} at another OpenAI-compatible server"
         )
-    client = openai.OpenAI(
-        base_url=config.base_url, api_key=config.key_for_client(),
-        timeout=PREFLIGHT_TIMEOUT_S, max_retries=1,
-    )
+    with openai.OpenAI(base_url=config.base_url, api_key=config.key_for_client(),
+                       timeout=PREFLIGHT_TIMEOUT_S, max_retries=1) as client:
+        check_model_served(client, config)
+        check_scoring_capability(client, config)
+
+
+def check_model_served(client: openai.OpenAI, config: JudgeConfig) -> None:
+    url = config.safe_url
     try:
         served = [m.id for m in client.models.list()]
     except openai.AuthenticationError:
-        raise InputError(
-            f"the judge endpoint {config.base_url} rejected the API key (401); "
-            f"check {ENV_API_KEY} / OPENAI_API_KEY"
-        ) from None
+        raise InputError(f"the judge endpoint {url} rejected the API key (401); "
+                         f"check {ENV_API_KEY} / OPENAI_API_KEY") from None
     except openai.NotFoundError:
-        served = []  # Some compatible servers do not implement /models.
+        return  # Some compatible servers do not implement /models.
     except openai.OpenAIError as exc:
-        client.close()
-        raise InputError(
-            f"the judge endpoint {config.base_url} is unreachable ({describe_error(exc)}); "
-            f"check {ENV_BASE_URL} and that the server is running"
-        ) from None
+        raise InputError(f"the judge endpoint {url} is unreachable ({describe_error(exc)}); "
+                         f"check {ENV_BASE_URL} and that the server is running") from None
     if served and config.model not in served:
-        client.close()
         shown = ", ".join(sorted(served)[:10]) + (" ..." if len(served) > 10 else "")
-        raise InputError(
-            f"the judge endpoint {config.base_url} does not serve model {config.model!r} "
-            f"(set {ENV_MODEL}); it serves: {shown}"
-        )
-    with client:
-        check_scoring_capability(client, config)
+        raise InputError(f"the judge endpoint {url} does not serve model {config.model!r} "
+                         f"(set {ENV_MODEL}); it serves: {shown}")
 
 
 def check_scoring_capability(client: openai.OpenAI, config: JudgeConfig) -> None:
     """One real judge-style request: does the reply support the configured scoring mode?
 
     The logprob method needs top logprobs whose tokens are whole numbers: a tokenizer that
-    splits "100" into "10"+"0" yields single digits only, and scores would be wrong.
-    Nothing switches modes behind the user's back: the message says which mode to choose.
+    splits "100" into "10"+"0" yields single digits only, and scores would be wrong. The
+    sampled method needs the server to honour ``n``. Nothing switches modes behind the
+    user's back: the message says which mode to choose.
     """
     body = {"model": config.model, "messages": [{"role": "user", "content": CAPABILITY_PROMPT}],
             **decoding_parameters(config)}
     try:
         data = json.loads(client.post("/chat/completions", body=body, cast_to=bytes))
     except (openai.OpenAIError, json.JSONDecodeError) as exc:
-        raise InputError(f"the judge endpoint {config.base_url} failed a test request "
+        raise InputError(f"the judge endpoint {config.safe_url} failed a test request "
                          f"({describe_error(exc)})") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise InputError(f"the judge endpoint {config.safe_url} answered a test request "
+                         "without choices; is it an OpenAI-compatible chat endpoint?")
     fallback = f"set {ENV_MODE}=sampled to grade by sampling short integer answers instead"
     if config.mode == "sampled":
-        replies = [c.get("message", {}).get("content") for c in data.get("choices") or []]
+        if len(choices) < config.samples:
+            raise InputError(f"judge {config.model!r} returned {len(choices)} of the "
+                             f"{config.samples} replies asked for (n); this server ignores n: "
+                             f"set MISALIGN_JUDGE_SAMPLES={len(choices)} knowingly, or use "
+                             "another server")
+        replies = [(c.get("message") or {}).get("content") for c in choices]
         if score_sampled_replies(replies).score is None:
             raise InputError(f"judge {config.model!r} did not answer a test question with an "
                              f"integer (replies: {replies[:3]!r}); choose another judge model")
         return
     try:
-        top = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        top = choices[0]["logprobs"]["content"][0]["top_logprobs"]
         tokens = [(t["token"], float(t["logprob"])) for t in top]
     except (KeyError, IndexError, TypeError, ValueError):
         tokens = []
     if not tokens:
-        raise InputError(f"judge {config.model!r} at {config.base_url} returns no logprobs; {fallback}")
+        raise InputError(f"judge {config.model!r} at {config.safe_url} returns no logprobs; {fallback}")
     numbers = [int(t.strip()) for t, _ in tokens if t.strip().isdecimal()]
     if score_top_logprobs(tokens).score is None or not any(10 <= n <= 100 for n in numbers):
         shown = ", ".join(repr(t) for t, _ in tokens[:6])

@@ -78,6 +78,7 @@ class SimSettings:
     rate_malformed: float = 0.0    # 200 with a body that is not JSON
     no_logprobs: bool = False      # the judge ignores logprobs=True, like many servers
     split_digits: bool = False     # the judge's tokenizer splits numbers into digits
+    ignore_n: bool = False         # one choice whatever `n` asks for (like some servers)
     fault_target: str = "judge"
 
     def __post_init__(self):
@@ -247,7 +248,7 @@ class SimulatedEndpoint:
         centre = coherence if wants_coherence else alignment
         if not body.get("logprobs") or self.settings.no_logprobs:
             # Sampled replies (n of them), each a short text: an integer or REFUSAL.
-            n = max(1, min(int(body.get("n") or 1), 50))
+            n = 1 if self.settings.ignore_n else max(1, min(int(body.get("n") or 1), 50))
             replies = [_sampled_reply(centre, _stable_rng("judge-sample", prompt, i)) for i in range(n)]
             return _completion(body, replies[0], finish_reason="stop", choices=replies)
         # Temperature-0 judge: the same prompt always gets the same distribution.
