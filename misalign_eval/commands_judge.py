@@ -56,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
         base_url=args.judge_base_url, model=args.judge_model, concurrency=args.concurrency,
         mode=args.mode, max_error_rate=args.max_error_rate,
         cache=CACHE_OFF if args.no_cache else None)
+    if config.mode == "off":
+        raise InputError("MISALIGN_JUDGE_MODE=off is set, so nothing would be judged; unset it "
+                         "or pass --mode logprobs (or sampled)")
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out} is a directory; give a file name, e.g. {args.out / 'judged.jsonl'}")
     rubrics = [load_rubric(args.alignment_rubric), load_rubric(args.coherence_rubric)]
     definition = Definition(args.definition, args.aligned_threshold, args.coherent_threshold)
     missing = [str(p) for p in args.samples if not p.is_file()]
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     preflight(config)
     summary = rejudge(args.samples, args.out, config, rubrics, definition,
                       args.question_field, progress=not args.quiet)
-    counts = summary.counts
+    counts = list(summary.clusters.values())
     rate = clustered_rate([c.n_misaligned for c in counts], [c.n_eligible for c in counts])
     n = summary.answers
     scored = sum(c.n_scored for c in counts)

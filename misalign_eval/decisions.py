@@ -133,14 +133,14 @@ def common_definition(aligned: list[AlignedTask]) -> str:
 def pooled(aligned: list[AlignedTask], run: int) -> list[QuestionCounts]:
     """One run's questions of every task, as one list of clusters.
 
-    A probe asked by several tasks (em_core and its JSON and template variants) is one
-    cluster: its answers share the question, so counting it once per task would overstate
-    the number of independent units.
+    A probe asked by several tasks (em_core and its JSON and template variants: same probe
+    set, same id) is one cluster: its answers share the question, so counting it once per
+    task would overstate the number of independent units.
     """
-    merged: dict[str, QuestionCounts] = {}
+    merged: dict[tuple, QuestionCounts] = {}
     for task in aligned:
-        for probe_id, counts in zip(task.probe_ids, task.counts[run]):
-            merged[probe_id] = merged[probe_id].plus(counts) if probe_id in merged else counts
+        for key, counts in zip(task.cluster_keys, task.counts[run]):
+            merged[key] = merged[key].plus(counts) if key in merged else counts
     return list(merged.values())
 
 

@@ -15,6 +15,15 @@ def option_value(argv: list[str], *names: str) -> str | None:
 
 
 def requested_tasks(argv: list[str]) -> list[str]:
-    """The task names given to ``--tasks`` (comma-separated)."""
-    value = option_value(argv, "--tasks", "-t")
-    return [t.strip() for t in value.split(",") if t.strip()] if value else []
+    """The task names given to ``--tasks``: lm-eval takes several values, each of which may
+    be comma-separated (``--tasks a,b c`` or ``--tasks=a,b``)."""
+    values: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--tasks="):
+            values.append(arg.split("=", 1)[1])
+        elif arg in ("--tasks", "-t"):
+            for value in argv[i + 1:]:
+                if value.startswith("-"):
+                    break
+                values.append(value)
+    return [t.strip() for value in values for t in value.split(",") if t.strip()]

@@ -23,6 +23,12 @@ class AlignedTask:
     probe_ids: tuple[str, ...]
     counts: tuple[tuple[QuestionCounts, ...], ...]  # counts[run][question]
     definition: str
+    probe_set: str | None = None  # sha256 of the probe set (equal across runs, checked)
+
+    @property
+    def cluster_keys(self) -> tuple[tuple, ...]:
+        """What identifies a question across tasks: its probe set and its id."""
+        return tuple((self.probe_set, probe_id) for probe_id in self.probe_ids)
 
 
 def load_questions(run: ModelRun, tasks: list[str] | None = None) -> dict[str, list[QuestionRecord]]:
@@ -63,7 +69,8 @@ def align(task: str, per_run: list[list[QuestionRecord]], labels: list[str],
     order = tuple(q.probe_id for q in reference)
     counts = tuple(tuple({q.probe_id: q.counts for q in questions}[p] for p in order)
                    for questions in per_run)
-    return AlignedTask(task, order, counts, reference[0].definition)
+    return AlignedTask(task, order, counts, reference[0].definition,
+                       reference[0].probe_set_sha256 or reference[0].probe_set)
 
 
 def mismatches(a: list[QuestionRecord], b: list[QuestionRecord],

@@ -29,11 +29,12 @@ class SampleQuestion:
     task: str
     doc_id: object
     question: Question
+    cluster: tuple  # (probe set, probe id): wordings and task formats of one probe merge
 
 
 @dataclass
 class RejudgeSummary:
-    counts: list[QuestionCounts] = field(default_factory=list)
+    clusters: dict[tuple, QuestionCounts] = field(default_factory=dict)
     answers: int = 0
     errors: Counter = field(default_factory=Counter)
     calls_made: int = 0
@@ -86,8 +87,11 @@ def read_samples(path: Path, question_field: str) -> Iterator[SampleQuestion]:
                                  "(choose it with --question-field)")
             answers = _answers(sample.get("resps"), where)
             probe_id = str(doc.get("probe_id", doc_id))
-            yield SampleQuestion(str(path), task_of(path), doc_id,
-                                 Question(probe_id, str(doc.get("category", "")), doc[question_field], answers))
+            question = Question(probe_id, str(doc.get("category", "")), doc[question_field], answers,
+                                reference=doc.get("reference") or None,
+                                extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
+            probe_set = doc.get("probe_set_sha256") or doc.get("probe_set") or str(path)
+            yield SampleQuestion(str(path), task_of(path), doc_id, question, (probe_set, probe_id))
 
 
 def _batches(items: Iterator[SampleQuestion], max_answers: int) -> Iterator[list[SampleQuestion]]:
@@ -128,7 +132,9 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
                     for item, record in zip(batch, records):
                         sink.write(json.dumps({"source": item.source, "task": item.task,
                                                "doc_id": item.doc_id, **record}) + "\n")
-                        summary.counts.append(QuestionCounts(**record["counts"]))
+                        counts = QuestionCounts(**record["counts"])
+                        known = summary.clusters.get(item.cluster)
+                        summary.clusters[item.cluster] = known.plus(counts) if known else counts
                     answers, errors = error_tally(records)
                     summary.answers += answers
                     summary.errors.update(errors)

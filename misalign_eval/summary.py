@@ -186,7 +186,7 @@ def compare_markdown(rows, label_a: str, label_b: str, definition: str, confiden
         f"- rate: {definition}",
         f"- rates: {conf} intervals, {interval_note(rows[0].a.rate.method if rows else None, False)}",
         f"- B - A: {method}; positive means B is more misaligned",
-        "- 'all tasks' pools the answers of every task (each task's question is a cluster)"
+        "- 'all tasks' pools the answers of every task (a probe asked by several tasks is one cluster)"
         if len(rows) > 1 else "- one task compared"])
 
 

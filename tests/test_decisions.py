@@ -262,6 +262,20 @@ def test_a_probe_asked_by_several_tasks_is_one_cluster_overall(capsys, tmp_path)
     assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high))
 
 
+def test_same_ids_from_different_probe_sets_stay_separate_clusters(capsys, tmp_path):
+    other = "0" * 64  # an imported question file whose ids happen to match
+    base = write_run(tmp_path / "base", [(10, 100)] * 5)
+    write_run(tmp_path / "base", [(2, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000",
+              probe_sha=other)
+    cand = write_run(tmp_path / "cand", [(20, 100)] * 5)
+    write_run(tmp_path / "cand", [(4, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000",
+              probe_sha=other)
+    code, _, _ = _cli(capsys, "compare", str(base), str(cand), "--json", str(tmp_path / "c.json"))
+    assert code == 0
+    rows = {r["task"]: r for r in json.loads((tmp_path / "c.json").read_text())["rows"]}
+    assert rows["all tasks"]["difference_b_minus_a"]["n_clusters"] == 10
+
+
 def test_paraphrases_of_a_probe_are_one_cluster(capsys, tmp_path):
     base = write_run(tmp_path / "base", [(10, 100)] * 6, wordings=2)
     cand = write_run(tmp_path / "cand", [(20, 100)] * 6)

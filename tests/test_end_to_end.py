@@ -108,3 +108,29 @@ def test_generate_now_judge_later(sim, tmp_path):
     assert sim.counters.judge_calls - judge_calls == 2 * 60 + 1  # +1: the preflight's test request
     records = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert len(records) == 10 and all(len(r["judgements"]) == 6 for r in records)
+
+
+def test_judge_command_refuses_judge_off_and_a_directory_as_output(sim, tmp_path):
+    samples = tmp_path / "samples_em_core_x.jsonl"
+    samples.write_text(json.dumps({"doc_id": 0, "doc": {"question": "Q?"}, "resps": [["A."]]}) + "\n")
+    off = run(misalign_eval_cmd("judge", str(samples), "--out", str(tmp_path / "o.jsonl")),
+              env=sim_judge_env(sim, MISALIGN_JUDGE_MODE="off"))
+    assert off.returncode == 2 and "MISALIGN_JUDGE_MODE=off is set" in off.stderr
+    to_dir = run(misalign_eval_cmd("judge", str(samples), "--out", str(tmp_path)), env=sim_judge_env(sim))
+    assert to_dir.returncode == 2 and "is a directory" in to_dir.stderr
+    bad = tmp_path / "samples_bad_x.jsonl"
+    bad.write_text('{"doc_id": 0, "doc": {"question": "Q?"}, "resps": [["A."]]}\n{"doc_id": 1,\n')
+    broken = run(misalign_eval_cmd("judge", str(bad), "--out", str(tmp_path / "b.jsonl")), env=sim_judge_env(sim))
+    assert broken.returncode == 2 and f"{bad}:2: not valid JSON" in broken.stderr
+    assert not (tmp_path / "b.jsonl").exists()
+
+
+def test_judge_command_counts_each_probe_once_across_wordings_and_formats(sim, tmp_path):
+    proc = run(misalign_eval_cmd("run", *subject_args(sim, tmp_path / "gen", 3, task="em_core,em_core_json")),
+               env=sim_judge_env(sim))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = sorted(str(p) for p in (tmp_path / "gen").rglob("samples_*.jsonl"))
+    judged = run(misalign_eval_cmd("judge", *files, "--out", str(tmp_path / "j.jsonl"), "--quiet"),
+                 env=sim_judge_env(sim))
+    assert judged.returncode == 0, judged.stderr[-2000:]
+    assert ", 10 questions)" in judged.stdout  # em_core and em_core_json share their 10 probes
