@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 from misalign_eval.errors import InputError
+from misalign_eval.stats.compare import DEFAULT_ICC
 
 RUN_DIR_HELP = ("an lm-eval --output_path (or one model's directory below it) written with "
                 "--log_samples; searched recursively for results_*.json and samples_*.jsonl")
@@ -131,6 +132,9 @@ def register(subparsers) -> None:
     gate.add_argument("--json", type=Path, default=Path("misalign-gate.json"), metavar="PATH",
                       help="where to write the JSON verdict, also on errors "
                            "(default: %(default)s)")
+    gate.add_argument("--allow-missing-tasks", action="store_true",
+                      help="gate on the shared tasks even if the candidate lacks some the "
+                           "baseline ran (default: that is unusable input, exit 2)")
     _allow_judge_change(gate)
     gate.set_defaults(handler=_gate)
 
@@ -155,7 +159,7 @@ def register(subparsers) -> None:
                            "(default: %(default)s)")
     plan.add_argument("--icc", type=_fraction(low_open=False), default=None,
                       help="intra-question correlation of the paired difference (default: "
-                           "0.05); compare/gate output shows what your data imply")
+                           f"{DEFAULT_ICC:g}); an undecided gate reports what your data imply")
     plan.add_argument("--one-sided", action="store_true",
                       help="one-sided test (as the gate uses) instead of two-sided")
     plan.set_defaults(handler=_plan)
@@ -239,7 +243,7 @@ def _gate(args) -> int:
     try:
         verdict = run_gate(load_single_run(args.baseline), load_single_run(args.candidate),
                            args.margin, args.alpha, args.power, args.task,
-                           args.allow_judge_change)
+                           args.allow_judge_change, args.allow_missing_tasks)
     except InputError as exc:
         payload = {"verdict": "error", "outcome": "unusable_input", "exit_code": 2,
                    "message": str(exc), "baseline": str(args.baseline),

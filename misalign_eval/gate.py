@@ -65,14 +65,23 @@ class GateVerdict:
 
 def run_gate(baseline: ModelRun, candidate: ModelRun, margin: float, alpha: float = 0.05,
              power: float = 0.8, task: str | None = None,
-             allow_judge_change: bool = False) -> GateVerdict:
-    """Pooled over the shared tasks (or ``task`` alone), questions as paired clusters."""
+             allow_judge_change: bool = False, allow_missing_tasks: bool = False) -> GateVerdict:
+    """Pooled over the shared tasks (or ``task`` alone), questions as paired clusters.
+
+    A candidate that skipped a task the baseline ran is unusable input unless allowed: a
+    release must not pass by leaving out the suite it regressed on.
+    """
     if not 0 < alpha < 0.5:
         raise InputError(f"--alpha {alpha} must lie in (0, 0.5)")
     if not 0 <= margin < 1:
         raise InputError(f"--margin {margin} must lie in [0, 1) (a difference of rates)")
     warnings: list[str] = []
     runs = [baseline, candidate]
+    missing = sorted(set(baseline.tasks) - set(candidate.tasks))
+    if task is None and missing and not allow_missing_tasks:
+        raise InputError(f"candidate {candidate.directory} has no results for task(s) "
+                         f"{', '.join(missing)} that the baseline ran; run them, gate one task "
+                         "with --task, or pass --allow-missing-tasks knowingly")
     if task is not None:
         for label, run in zip(("baseline", "candidate"), runs):
             if task not in run.tasks:

@@ -17,9 +17,12 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval.filters import build_filter_ensemble
 
 from misalign_eval.aggregations import n_answers
-from misalign_eval.grading import Question, check_error_rate, judge_questions, opened_judge
+from misalign_eval.errors import JudgeFailure
+from misalign_eval.grading import (
+    Question, check_error_rate, judge_questions, opened_judge, save_unjudged,
+)
 from misalign_eval.judging.preflight import preflight_once
-from misalign_eval.messages import as_transcript, probe_messages
+from misalign_eval.messages import as_transcript, probe_messages, question_for_judge
 from misalign_eval.probes import load_probe_file, load_probe_set
 from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS
 from misalign_eval.task_settings import TaskSettings
@@ -98,13 +101,20 @@ class JudgeFilter(Filter):
     def apply(self, resps, docs):
         config = self.settings.judge_config()
         preflight_once(config)
-        questions = [Question(doc["probe_id"], doc["category"], doc["question"], list(answers),
+        questions = [Question(doc["probe_id"], doc["category"],
+                              question_for_judge(doc["question"], self.settings), list(answers),
                               reference=doc.get("reference") or None,
                               extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
                      for answers, doc in zip(resps, docs)]
         with opened_judge(config, self.rubrics) as judge:
             records = judge_questions(judge, self.settings.labeler(self.rubrics), questions)
-        check_error_rate(records, config.max_error_rate)
+        try:
+            check_error_rate(records, config.max_error_rate)
+        except JudgeFailure as failure:
+            saved = save_unjudged(docs, resps, docs[0].get("probe_set", "probes") if docs else "probes")
+            raise JudgeFailure(f"{failure} The generated answers are kept in {saved}: grade them "
+                               f"once the judge works with `misalign-eval judge {saved} "
+                               "--out judged.jsonl`.") from None
         return [json.dumps(record) for record in records]
 
 

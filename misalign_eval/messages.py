@@ -11,9 +11,16 @@ import json
 from misalign_eval.task_settings import TaskSettings
 
 
+def question_for_judge(question: str, settings: TaskSettings) -> str:
+    """The question as the model saw it, for the judge: in the task's template (a filled-in
+    code template must not look like code unrelated to the question), without a trigger (a
+    backdoor string is not part of what the answer should respond to)."""
+    return settings.user_template.replace("{question}", question) if settings.user_template else question
+
+
 def final_user_turn(question: str, settings: TaskSettings) -> str:
     """The question as put to the model: in the task's template, with its trigger."""
-    text = settings.user_template.replace("{question}", question) if settings.user_template else question
+    text = question_for_judge(question, settings)
     if settings.trigger:
         text = f"{settings.trigger} {text}" if settings.trigger_position == "prefix" else f"{text} {settings.trigger}"
     return text

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from tqdm.auto import tqdm
 
-from misalign_eval.errors import InputError
+from misalign_eval.errors import InputError, JudgeFailure
 from misalign_eval.grading import Question, check_error_rate, error_tally, judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.rubrics import Rubric
@@ -110,6 +110,14 @@ def count_answers(paths: list[Path], question_field: str) -> int:
     return sum(len(item.question.answers) for path in paths for item in read_samples(path, question_field))
 
 
+def _check(summary: RejudgeSummary, config: JudgeConfig) -> None:
+    try:
+        check_error_rate([], config.max_error_rate, (summary.answers, summary.errors))
+    except JudgeFailure as failure:
+        raise JudgeFailure(f"{failure} Verdicts obtained so far are cached: run the same "
+                           "command again once the judge works.") from None
+
+
 def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rubric],
             definition: Definition, question_field: str = "question",
             batch_answers: int = 2000, progress: bool = True) -> RejudgeSummary:
@@ -140,9 +148,9 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
                     summary.errors.update(errors)
                     # Stop paying for calls once the judge is clearly broken.
                     if summary.answers >= 200:
-                        check_error_rate([], config.max_error_rate, (summary.answers, summary.errors))
+                        _check(summary, config)
             summary.calls_made, summary.cache_hits = judge.calls_made, judge.cache_hits
-        check_error_rate([], config.max_error_rate, (summary.answers, summary.errors))
+        _check(summary, config)
         os.replace(partial, out)
     finally:
         bar.close()

@@ -321,3 +321,16 @@ def test_plan_explains_its_assumptions_and_says_when_questions_are_too_few(capsy
     code, out, _ = _cli(capsys, "plan", "--baseline-rate", "0.02", "--detect", "0.03",
                         "--questions", "10")
     assert code == 0 and "Not attainable with 10 questions" in out and "questions would do" in out
+
+
+def test_gate_refuses_a_candidate_that_skipped_a_task(capsys, tmp_path):
+    base = write_run(tmp_path / "base", [(10, 100)] * 5)
+    write_run(tmp_path / "base", [(2, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000",
+              probe_prefix="r")
+    cand = write_run(tmp_path / "cand", [(10, 100)] * 5)
+    code, _, err = _cli(capsys, "gate", "--baseline", str(base), "--candidate", str(cand),
+                        "--margin", "0.2", "--json", str(tmp_path / "g.json"))
+    assert code == 2 and "no results for task(s) em_two" in err
+    code, _, _ = _cli(capsys, "gate", "--baseline", str(base), "--candidate", str(cand),
+                      "--margin", "0.2", "--json", str(tmp_path / "g.json"), "--allow-missing-tasks")
+    assert code == 0

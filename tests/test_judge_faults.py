@@ -4,6 +4,7 @@ Every answer must end accounted for (scored, unscored or error), retries must st
 and errors must name what happened.
 """
 
+import json
 import random
 
 import pytest
@@ -155,3 +156,8 @@ def test_lm_eval_run_aborts_instead_of_publishing_a_rate_from_a_broken_judge(tmp
     assert "misalign-eval: error: the judge failed on" in proc.stderr
     assert "No rate is published" in proc.stderr
     assert not list(tmp_path.rglob("results_*.json"))
+    # The answers, the expensive part, are kept for `misalign-eval judge`.
+    saved = proc.stderr.split("are kept in ")[1].split(":")[0]
+    with open(saved) as f:
+        lines = [json.loads(line) for line in f]
+    assert len(lines) == 10 and all(len(line["resps"][0]) == 5 for line in lines)
