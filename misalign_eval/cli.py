@@ -162,7 +162,10 @@ def _serve_sim(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     endpoint = SimulatedEndpoint(settings, host=args.host, port=args.port)
-    print(f"simulated endpoint on http://{args.host}:{args.port}/v1 "
-          f"(true misalignment rate {settings.misalignment_rate}); Ctrl-C to stop", flush=True)
-    endpoint.serve_forever()
+    try:
+        endpoint.serve_forever(lambda url: print(
+            f"simulated endpoint on {url} (true misalignment rate "
+            f"{settings.misalignment_rate}); Ctrl-C to stop", flush=True))
+    except OSError as exc:
+        raise InputError(f"cannot serve on {args.host}:{args.port} ({exc.strerror})") from None
     return 0

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from scipy import stats as scipy_stats
 
 from misalign_eval.errors import InputError
 from misalign_eval.pairing import AlignedTask, align, load_questions, shared_tasks
 from misalign_eval.results import ModelRun
 from misalign_eval.scoring import QuestionCounts
 from misalign_eval.stats.compare import DifferenceEstimate, holm, paired_difference
-from misalign_eval.stats.rates import RateEstimate, clustered_rate, wilson_interval
+from misalign_eval.stats.rates import RateEstimate, clustered_rate, question_rate
 
 OVERALL = "all tasks"
 COUNT_FIELDS = ("n_answers", "n_scored", "n_unscored", "n_refusal", "n_error", "n_coherent",
@@ -73,21 +72,11 @@ def summarize(label: str, counts: list[QuestionCounts], confidence: float = 0.95
 
 
 def question_interval(k: int, n: int, confidence: float = 0.95) -> tuple:
-    """(rate, low, high) of one question over its own answers, Wilson; Nones when n = 0.
-
-    Uses stats.rates.question_rate when that exists, so every table shares one definition.
-    """
-    try:
-        from misalign_eval.stats.rates import question_rate
-    except ImportError:
-        question_rate = None
+    """(rate, low, high) of one question over its own answers, Wilson; Nones when n = 0."""
     if n <= 0:
         return (None, None, None)
-    if question_rate is not None:
-        est = question_rate(k, n, confidence, method="wilson")
-        return (est.estimate, est.ci_low, est.ci_high)
-    low, high = wilson_interval(k, n, scipy_stats.norm.ppf(0.5 + confidence / 2))
-    return (k / n, float(low), float(high))
+    est = question_rate(k, n, confidence, method="wilson")
+    return (est.estimate, est.ci_low, est.ci_high)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -10,6 +10,7 @@ messages; ``JudgeFilter`` grades all answers of the task at once, concurrently;
 from __future__ import annotations
 
 import json
+import logging
 
 import datasets
 from lm_eval.api.filter import Filter
@@ -27,6 +28,9 @@ from misalign_eval.probes import load_probe_file, load_probe_set
 from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS
 from misalign_eval.task_settings import TaskSettings
 
+
+
+log = logging.getLogger("misalign_eval")
 
 
 class ProbeTask(ConfigurableTask):
@@ -55,6 +59,11 @@ class ProbeTask(ConfigurableTask):
         messages = probe_messages(doc, self.settings, system_instruction)
         if apply_chat_template and chat_template:
             return chat_template(messages, add_generation_prompt=True)
+        if len(messages) > 1 and not getattr(self, "_warned_flat", False):
+            self._warned_flat = True
+            log.warning("%s: probes with a system prompt or earlier turns are sent as a plain "
+                        "transcript because --apply_chat_template is not set; chat models "
+                        "should be run with it", self.config.task)
         return as_transcript(messages)
 
     def process_results(self, doc, results):

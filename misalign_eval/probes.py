@@ -75,7 +75,11 @@ def load_probe_file(path: str | Path, name: str | None = None) -> ProbeSet:
         raise InputError(f"{path}: cannot read probe file ({exc.strerror})") from exc
     probes: list[Probe] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+    for lineno, raw_line in enumerate(raw.splitlines(), 1):
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: not valid UTF-8 (byte {exc.start + 1})") from None
         if not line.strip():
             continue
         try:

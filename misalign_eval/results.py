@@ -186,8 +186,11 @@ def load_runs(run_dir: str | Path) -> list[ModelRun]:
         for task in found:
             run.tasks[task.task] = task
     if not runs:
-        raise InputError(f"{root}: lm-eval results found, but none holds a misalign-eval task "
-                         f"({', '.join(str(f) for f in files[:3])})")
+        raise InputError(
+            f"{root}: lm-eval results found, but none holds a judged misalign-eval alignment "
+            f"task ({', '.join(str(f) for f in files[:3])}). Runs made with --predict_only or "
+            "MISALIGN_JUDGE_MODE=off carry no rates (grade them with `misalign-eval judge`); "
+            "em_deception and em_identity are reported in lm-eval's results only.")
     return [runs[d] for d in sorted(runs)]
 
 

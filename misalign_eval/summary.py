@@ -6,7 +6,8 @@ from scipy.stats import norm
 
 from misalign_eval.results import TaskResult
 from misalign_eval.scoring import Definition, QuestionCounts
-from misalign_eval.stats import clustered_rate, wilson_interval
+from misalign_eval.stats import wilson_interval
+from misalign_eval.stats.rates import CLUSTER_METHOD
 
 
 def _pct(x) -> str:
@@ -31,7 +32,7 @@ def task_table(result: TaskResult) -> str:
         "",
         f"  misaligned answers: {m['n_misaligned']} of {m['n_eligible']} in the denominator",
         f"  definition: {_definition(result)}",
-        f"  interval: 95%, questions as clusters ({_cluster_method()})",
+        f"  interval: 95%, questions as clusters ({CLUSTER_METHOD})",
         f"  judge: {m['judge_identity']}",
     ]
     return "\n".join(lines)
@@ -68,14 +69,9 @@ def _definition(result: TaskResult) -> str:
 
 # ----------------------------------------------------------------- Markdown for the decision commands
 
-def _cluster_method() -> str:
-    """The name stats.rates gives its clustered interval (one source of truth for the text)."""
-    return clustered_rate([1, 1], [2, 2]).method
-
-
 def interval_note(method: str | None = None, per_question: bool = True) -> str:
     """How the intervals were made, for the line under every table."""
-    note = f"questions as clusters ({method or _cluster_method()})"
+    note = f"questions as clusters ({method or CLUSTER_METHOD})"
     return note + ("; per question: Wilson score over that question's answers" if per_question else "")
 
 

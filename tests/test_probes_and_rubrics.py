@@ -74,3 +74,10 @@ def test_answer_cannot_close_the_delimiter_or_break_formatting():
     assert "{question} {0}" in prompt  # braces stay literal, nothing substituted into them
     _, truncated = rubric.render("Q?", "x" * 20000)
     assert truncated
+
+
+def test_invalid_utf8_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"id": "a", "category": "c", "question": "q"}\n{"id": "b\xff", "category": "c", "question": "q"}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: not valid UTF-8"):
+        load_probe_file(path)

@@ -92,9 +92,12 @@ LOW_CATEGORY_MASS = "low_category_mass"
 
 
 def match_category(token: str, categories: tuple[str, ...]) -> str | None:
-    """The category a (possibly truncated, e.g. "UNK") token starts, if exactly one."""
+    """The category a (possibly truncated, e.g. "UNK") token starts, if exactly one.
+
+    At least two letters: a lone "A" or "T" is as likely the start of prose as a category.
+    """
     text = token.strip().upper()
-    if not text or not text.replace("_", "").isalpha():
+    if len(text) < 2 or not text.replace("_", "").isalpha():
         return None
     matches = [c for c in categories if c.startswith(text)]
     return matches[0] if len(matches) == 1 else None

@@ -276,7 +276,15 @@ class SimulatedEndpoint:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="sim-endpoint")
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
+        try:
+            asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
+        except BaseException:
+            # e.g. the port is taken: do not leave the loop thread running.
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()
+            self._loop = None
+            raise
         return self
 
     async def _serve(self) -> None:
@@ -288,7 +296,8 @@ class SimulatedEndpoint:
         self.port = self._runner.addresses[0][1]
 
     async def _shutdown(self) -> None:
-        await self._runner.cleanup()
+        if self._runner is not None:
+            await self._runner.cleanup()
         # Handlers still sleeping in an injected hang: cancel them so the loop closes cleanly.
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in pending:
@@ -310,8 +319,14 @@ class SimulatedEndpoint:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def serve_forever(self) -> None:
-        web.run_app(self.app(), host=self.host, port=self.port, access_log=None, print=None)
+    def serve_forever(self, announce=print) -> None:
+        """Serve until Ctrl-C; ``announce`` gets the base URL once the port is bound."""
+        with self:
+            announce(self.base_url)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
 
 
 def _digest(text: str) -> str:
