@@ -35,3 +35,13 @@ def test_demo_runs_offline_and_says_it_is_simulated(tmp_path):
     assert "misalignment rate" in proc.stdout and "95% CI" in proc.stdout
     assert f"output files: {out.resolve()}" in proc.stdout
     assert list(out.rglob("samples_em_core_*.jsonl"))
+
+
+def test_run_checks_task_settings_before_the_model_loads(tmp_path):
+    # pretrained points nowhere: reaching the model would fail differently.
+    proc = run(misalign_eval_cmd("run", "--model", "hf", "--model_args", f"pretrained={tmp_path}/none",
+                                 "--tasks", "misalignment", "--metadata", '{"definition": "foo"}'),
+               env=clean_env(MISALIGN_JUDGE_BASE_URL="http://127.0.0.1:9/v1"))
+    assert proc.returncode == 2
+    assert "bad metadata" in proc.stderr and "unknown definition 'foo'" in proc.stderr
+    assert "Traceback" not in proc.stderr
