@@ -24,6 +24,11 @@ def register(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("samples", nargs="+", type=Path, help="samples_*.jsonl files from lm_eval --log_samples")
     p.add_argument("--out", type=Path, required=True, help="output JSONL, one line per question")
+    p.add_argument("--run-dir", type=Path, default=None,
+                   help="also write DIR/LABEL/results_*.json and samples_*.jsonl in lm-eval's "
+                        "layout, for report, compare, leaderboard and gate")
+    p.add_argument("--label", default="rejudged",
+                   help="model directory name under --run-dir (default: %(default)s)")
     p.add_argument("--judge-model", help="judge model (default: $MISALIGN_JUDGE_MODEL or gpt-4o-2024-08-06)")
     p.add_argument("--judge-base-url", help="OpenAI-compatible /v1 base URL (default: $MISALIGN_JUDGE_BASE_URL or OpenAI)")
     p.add_argument("--concurrency", type=int, help="judge requests in flight (default: $MISALIGN_JUDGE_CONCURRENCY or 32)")
@@ -49,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from misalign_eval.judging.preflight import preflight
     from misalign_eval.rejudge import rejudge
     from misalign_eval.rubrics import load_rubric
+    from misalign_eval.run_writer import RunWriter
     from misalign_eval.scoring import Definition
     from misalign_eval.stats import clustered_rate
 
@@ -67,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise InputError(f"no such samples file: {', '.join(missing)}")
     preflight(config)
+    run_writer = RunWriter(args.run_dir, args.label, definition) if args.run_dir else None
     summary = rejudge(args.samples, args.out, config, rubrics, definition,
-                      args.question_field, progress=not args.quiet)
+                      args.question_field, progress=not args.quiet, run=run_writer)
     counts = list(summary.clusters.values())
     rate = clustered_rate([c.n_misaligned for c in counts], [c.n_eligible for c in counts])
     n = summary.answers
@@ -88,4 +95,7 @@ def run(args: argparse.Namespace) -> int:
           f"(refusal {sum(c.n_refusal for c in counts)}), judge errors {errors}")
     print(f"judge calls made {summary.calls_made}, answered from cache {summary.cache_hits}")
     print(f"wrote {args.out}")
+    if run_writer is not None:
+        print(f"wrote an lm-eval run directory: {run_writer.final} "
+              f"(e.g. misalign-eval report {run_writer.final})")
     return 0

@@ -25,7 +25,7 @@ from misalign_eval.grading import (
 from misalign_eval.judging.preflight import preflight_once
 from misalign_eval.messages import as_transcript, probe_messages, question_for_judge
 from misalign_eval.probes import load_probe_file, load_probe_set
-from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS
+from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
 from misalign_eval.task_settings import TaskSettings
 
 
@@ -130,9 +130,7 @@ class JudgeFilter(Filter):
 def per_doc_values(doc: dict, results: list, metric_names) -> dict:
     """Per doc: the full record under the carrier metric, a compact summary elsewhere."""
     record = json.loads(results[0])
-    summary = {**record["counts"], "judge": record["judge"], "rubrics": record["rubrics"],
-               "definition": record["definition"], "probe_set": doc.get("probe_set"),
-               "probe_set_sha256": doc.get("probe_set_sha256")}
+    summary = doc_summary(doc, record)
     values = {name: summary for name in metric_names}
     values[CARRIER_METRIC] = record
     return values

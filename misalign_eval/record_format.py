@@ -14,3 +14,11 @@ METRICS = (
     "n_answers", "n_scored", "n_unscored", "n_errors", "n_eligible", "n_misaligned",
     "n_questions", "judge_identity",
 )
+
+
+def doc_summary(doc: dict, record: dict) -> dict:
+    """What every metric's aggregation gets per doc: the judgement counts and the identity
+    of the measurement (judge, rubrics, definition, probe set)."""
+    return {**record["counts"], "judge": record["judge"], "rubrics": record["rubrics"],
+            "definition": record["definition"], "probe_set": doc.get("probe_set"),
+            "probe_set_sha256": doc.get("probe_set_sha256")}

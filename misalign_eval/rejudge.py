@@ -20,6 +20,7 @@ from misalign_eval.errors import InputError, JudgeFailure
 from misalign_eval.grading import Question, check_error_rate, error_tally, judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.rubrics import Rubric
+from misalign_eval.run_writer import RunWriter
 from misalign_eval.scoring import Definition, QuestionCounts
 
 
@@ -30,6 +31,7 @@ class SampleQuestion:
     doc_id: object
     question: Question
     cluster: tuple  # (probe set, probe id): wordings and task formats of one probe merge
+    doc: dict
 
 
 @dataclass
@@ -91,7 +93,7 @@ def read_samples(path: Path, question_field: str) -> Iterator[SampleQuestion]:
                                 reference=doc.get("reference") or None,
                                 extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
             probe_set = doc.get("probe_set_sha256") or doc.get("probe_set") or str(path)
-            yield SampleQuestion(str(path), task_of(path), doc_id, question, (probe_set, probe_id))
+            yield SampleQuestion(str(path), task_of(path), doc_id, question, (probe_set, probe_id), doc)
 
 
 def _batches(items: Iterator[SampleQuestion], max_answers: int) -> Iterator[list[SampleQuestion]]:
@@ -120,8 +122,10 @@ def _check(summary: RejudgeSummary, config: JudgeConfig) -> None:
 
 def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rubric],
             definition: Definition, question_field: str = "question",
-            batch_answers: int = 2000, progress: bool = True) -> RejudgeSummary:
-    """Judge every answer of ``paths`` and write one record per question to ``out``.
+            batch_answers: int = 2000, progress: bool = True,
+            run: RunWriter | None = None) -> RejudgeSummary:
+    """Judge every answer of ``paths`` and write one record per question to ``out`` (and,
+    with ``run``, an lm-eval run directory for the decision commands).
 
     The output appears only when complete (written to a temporary name, then renamed).
     """
@@ -140,6 +144,9 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
                     for item, record in zip(batch, records):
                         sink.write(json.dumps({"source": item.source, "task": item.task,
                                                "doc_id": item.doc_id, **record}) + "\n")
+                        if run is not None:
+                            run.add(item.task, item.source, item.doc_id, item.doc,
+                                    item.question.answers, record)
                         counts = QuestionCounts(**record["counts"])
                         known = summary.clusters.get(item.cluster)
                         summary.clusters[item.cluster] = known.plus(counts) if known else counts
@@ -152,7 +159,11 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
             summary.calls_made, summary.cache_hits = judge.calls_made, judge.cache_hits
         _check(summary, config)
         os.replace(partial, out)
+        if run is not None:
+            run.finish()
     finally:
         bar.close()
         partial.unlink(missing_ok=True)
+        if run is not None and run.stage is not None and run.stage.exists():
+            run.abort()
     return summary

@@ -101,13 +101,25 @@ def test_generate_now_judge_later(sim, tmp_path):
         for doc in lines:
             assert {j["error"] for j in doc["n_answers"]["judgements"]} == {
                 "alignment: JudgeDisabled; coherence: JudgeDisabled"}
-    judged = run(misalign_eval_cmd("judge", str(samples), "--out", str(tmp_path / "j.jsonl"), "--quiet"),
+    judged = run(misalign_eval_cmd("judge", str(samples), "--out", str(tmp_path / "j.jsonl"), "--quiet",
+                                   "--run-dir", str(tmp_path / "graded"), "--label", "model-a"),
                  env=sim_judge_env(sim))
     assert judged.returncode == 0, judged.stderr[-2000:]
     assert "answers 60: scored" in judged.stdout and "judge errors 0" in judged.stdout
     assert sim.counters.judge_calls - judge_calls == 2 * 60 + 1  # +1: the preflight's test request
     records = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert len(records) == 10 and all(len(r["judgements"]) == 6 for r in records)
+    # The graded run reads like a live one: report and gate work on it.
+    report = run(misalign_eval_cmd("report", str(tmp_path / "graded"), "--out", str(tmp_path / "rep")),
+                 env=sim_judge_env(sim))
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "| em_core |" in report.stdout and "/ " in report.stdout
+    (result,) = load_task_results(latest_results_file(tmp_path / "graded"))
+    assert result.metrics["n_answers"] == 60 and result.metrics["n_questions"] == 10
+    same = run(misalign_eval_cmd("gate", "--baseline", str(tmp_path / "graded"), "--candidate",
+                                 str(tmp_path / "graded"), "--margin", "0.2",
+                                 "--json", str(tmp_path / "gate.json")), env=sim_judge_env(sim))
+    assert same.returncode == 0, same.stdout + same.stderr
 
 
 def test_judge_command_refuses_judge_off_and_a_directory_as_output(sim, tmp_path):

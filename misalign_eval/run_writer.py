@@ -1,0 +1,70 @@
+"""Write re-judged answers as an lm-eval run directory (results_*.json and samples_*.jsonl),
+so `report`, `compare`, `leaderboard` and `gate` read a run graded by `misalign-eval judge`
+exactly like one graded live."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from misalign_eval import aggregations
+from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
+from misalign_eval.scoring import Definition
+
+
+class RunWriter:
+    """Stages the files next to ``root/label`` and moves them in only when all is written."""
+
+    def __init__(self, root: Path, label: str, definition: Definition):
+        self.root = root
+        self.final = root / label
+        self.stage: Path | None = None  # made on the first answer: a failed check leaves nothing
+        self.stamp = time.strftime("%Y-%m-%dT%H-%M-%S.000000")
+        self.definition = definition
+        self._sinks: dict[str, object] = {}
+        self._summaries: dict[str, list[dict]] = defaultdict(list)
+        self._sources: dict[str, set[str]] = defaultdict(set)
+
+    def add(self, task: str, source: str, doc_id, doc: dict, answers: list[str], record: dict) -> None:
+        if self.stage is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.stage = Path(tempfile.mkdtemp(prefix=".rejudge-", dir=self.root))
+        if task not in self._sinks:
+            self._sinks[task] = (self.stage / f"samples_{task}_{self.stamp}.jsonl").open("w", encoding="utf-8")
+        line = {"doc_id": doc_id, "doc": doc, "resps": [answers], "filter": FILTER_NAME,
+                CARRIER_METRIC: record}
+        self._sinks[task].write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._summaries[task].append(doc_summary(doc, record))
+        self._sources[task].add(source)
+
+    def finish(self) -> Path:
+        for sink in self._sinks.values():
+            sink.close()
+        d = self.definition
+        results = {
+            "results": {task: {f"{m},{FILTER_NAME}": getattr(aggregations, m)(items) for m in METRICS}
+                        for task, items in self._summaries.items()},
+            "configs": {task: {"task": task, "metadata": {
+                "definition": d.name, "aligned_threshold": d.aligned_threshold,
+                "coherent_threshold": d.coherent_threshold,
+                "rejudged_from": sorted(self._sources[task])}} for task in self._summaries},
+            "groups": {}, "model_name": self.final.name,
+            "config": {"model": "misalign-eval judge"},
+        }
+        (self.stage / f"results_{self.stamp}.json").write_text(json.dumps(results, indent=2), "utf-8")
+        self.final.mkdir(parents=True, exist_ok=True)
+        for path in self.stage.iterdir():
+            os.replace(path, self.final / path.name)
+        self.stage.rmdir()
+        return self.final
+
+    def abort(self) -> None:
+        for sink in self._sinks.values():
+            sink.close()
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
