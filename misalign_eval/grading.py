@@ -36,7 +36,8 @@ class Question:
 
 @contextlib.contextmanager
 def opened_judge(config: JudgeConfig, rubrics: list[Rubric]):
-    cache = VerdictCache(config.cache_path) if config.cache_path else None
+    # Judge off (generate-only boxes): nothing to cache, do not touch the cache file.
+    cache = VerdictCache(config.cache_path) if config.cache_path and config.mode != "off" else None
     try:
         yield Judge(config, rubrics, cache)
     finally:
