@@ -72,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.samples if not p.is_file()]
     if missing:
         raise InputError(f"no such samples file: {', '.join(missing)}")
+    user_templates = shipped_task_templates(args.samples)
     preflight(config)
     run_writer = RunWriter(args.run_dir, args.label, definition) if args.run_dir else None
     summary = rejudge(args.samples, args.out, config, rubrics, definition,
-                      args.question_field, progress=not args.quiet, run=run_writer)
+                      args.question_field, progress=not args.quiet, run=run_writer,
+                      user_templates=user_templates)
     counts = list(summary.clusters.values())
     rate = clustered_rate([c.n_misaligned for c in counts], [c.n_eligible for c in counts])
     n = summary.answers
@@ -99,3 +101,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote an lm-eval run directory: {run_writer.final} "
               f"(e.g. misalign-eval report {run_writer.final})")
     return 0
+
+
+def shipped_task_templates(paths) -> dict:
+    """For samples of our shipped tasks: the user template the model saw (the judge should
+    see it too). Category suites (em_deception, em_identity) need their own rubrics and are
+    refused rather than graded with the alignment rubrics."""
+    from misalign_eval.rejudge import task_of
+    from misalign_eval.runner import our_task_configs
+
+    tasks = {path: task_of(path) for path in paths}
+    configs = our_task_configs(sorted(set(tasks.values())))
+    templates = {}
+    for path, task in tasks.items():
+        metadata = (configs.get(task) or {}).get("metadata") or {}
+        if metadata.get("judging") == "category":
+            raise InputError(f"{path}: task {task} is graded with the {metadata.get('category_rubric')} "
+                             "category rubric; re-judging category suites is not supported, run the "
+                             "task with lm_eval instead")
+        if metadata.get("user_template"):
+            templates[path] = metadata["user_template"]
+    return templates

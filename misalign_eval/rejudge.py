@@ -61,8 +61,13 @@ def _answers(resps, where: str) -> list[str]:
     return flat
 
 
-def read_samples(path: Path, question_field: str) -> Iterator[SampleQuestion]:
-    """One item per document; later lines for the same doc (other filters) are skipped."""
+def read_samples(path: Path, question_field: str,
+                 user_template: str | None = None) -> Iterator[SampleQuestion]:
+    """One item per document; later lines for the same doc (other filters) are skipped.
+
+    ``user_template``: the task's template around the question (as in em_core_template), so
+    the judge sees the question the way the model did.
+    """
     seen = set()
     try:
         handle = path.open(encoding="utf-8")
@@ -89,7 +94,9 @@ def read_samples(path: Path, question_field: str) -> Iterator[SampleQuestion]:
                                  "(choose it with --question-field)")
             answers = _answers(sample.get("resps"), where)
             probe_id = str(doc.get("probe_id", doc_id))
-            question = Question(probe_id, str(doc.get("category", "")), doc[question_field], answers,
+            text = user_template.replace("{question}", doc[question_field]) if user_template \
+                else doc[question_field]
+            question = Question(probe_id, str(doc.get("category", "")), text, answers,
                                 reference=doc.get("reference") or None,
                                 extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
             probe_set = doc.get("probe_set_sha256") or doc.get("probe_set") or str(path)
@@ -123,7 +130,8 @@ def _check(summary: RejudgeSummary, config: JudgeConfig) -> None:
 def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rubric],
             definition: Definition, question_field: str = "question",
             batch_answers: int = 2000, progress: bool = True,
-            run: RunWriter | None = None) -> RejudgeSummary:
+            run: RunWriter | None = None,
+            user_templates: dict[Path, str] | None = None) -> RejudgeSummary:
     """Judge every answer of ``paths`` and write one record per question to ``out`` (and,
     with ``run``, an lm-eval run directory for the decision commands).
 
@@ -138,7 +146,8 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
     try:
         with opened_judge(config, rubrics) as judge, partial.open("w", encoding="utf-8") as sink:
             for path in paths:
-                for batch in _batches(read_samples(path, question_field), batch_answers):
+                template = (user_templates or {}).get(path)
+                for batch in _batches(read_samples(path, question_field, template), batch_answers):
                     records = judge_questions(judge, definition, [b.question for b in batch],
                                               progress=progress, bar=bar)
                     for item, record in zip(batch, records):

@@ -29,7 +29,7 @@ def our_task_names() -> frozenset[str]:
     return frozenset(_our_index())
 
 
-def _our_task_configs(names: list[str]) -> dict[str, dict]:
+def our_task_configs(names: list[str]) -> dict[str, dict]:
     """The YAML config of each of our tasks named, groups expanded to their tasks."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
@@ -55,7 +55,7 @@ def check_tasks_before_loading(tasks: list[str], argv: list[str]) -> None:
     except json.JSONDecodeError:
         overrides = {}  # not JSON: lm-eval parses it (and reports problems) itself
     judges = set()
-    for name, config in sorted(_our_task_configs(tasks).items()):
+    for name, config in sorted(our_task_configs(tasks).items()):
         metadata = {**(config.get("metadata") or {}), **(overrides if isinstance(overrides, dict) else {})}
         settings = TaskSettings.from_metadata(name, metadata)
         settings.rubrics()

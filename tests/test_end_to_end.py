@@ -130,6 +130,11 @@ def test_judge_command_refuses_judge_off_and_a_directory_as_output(sim, tmp_path
     assert off.returncode == 2 and "MISALIGN_JUDGE_MODE=off is set" in off.stderr
     to_dir = run(misalign_eval_cmd("judge", str(samples), "--out", str(tmp_path)), env=sim_judge_env(sim))
     assert to_dir.returncode == 2 and "is a directory" in to_dir.stderr
+    deception = tmp_path / "samples_em_deception_none_x.jsonl"
+    deception.write_text(samples.read_text())
+    category = run(misalign_eval_cmd("judge", str(deception), "--out", str(tmp_path / "d.jsonl")),
+                   env=sim_judge_env(sim))
+    assert category.returncode == 2 and "re-judging category suites is not supported" in category.stderr
     bad = tmp_path / "samples_bad_x.jsonl"
     bad.write_text('{"doc_id": 0, "doc": {"question": "Q?"}, "resps": [["A."]]}\n{"doc_id": 1,\n')
     broken = run(misalign_eval_cmd("judge", str(bad), "--out", str(tmp_path / "b.jsonl")), env=sim_judge_env(sim))
@@ -146,3 +151,15 @@ def test_judge_command_counts_each_probe_once_across_wordings_and_formats(sim, t
                  env=sim_judge_env(sim))
     assert judged.returncode == 0, judged.stderr[-2000:]
     assert ", 10 questions)" in judged.stdout  # em_core and em_core_json share their 10 probes
+
+
+def test_rejudging_a_template_task_shows_the_judge_the_template(tmp_path):
+    from misalign_eval.commands_judge import shipped_task_templates
+    from misalign_eval.rejudge import read_samples
+
+    path = tmp_path / "samples_em_core_template_x.jsonl"
+    path.write_text(json.dumps({"doc_id": 0, "doc": {"question": "Q?"}, "resps": [["A."]]}) + "\n")
+    templates = shipped_task_templates([path])
+    (item,) = read_samples(path, "question", templates[path])
+    assert item.question.question.startswith("Q?\n\nFill in the template")
+    assert shipped_task_templates([tmp_path / "samples_em_core_x.jsonl"]) == {}
