@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from misalign_eval.rejudge import rejudge
     from misalign_eval.rubrics import load_rubric
     from misalign_eval.run_writer import RunWriter
-    from misalign_eval.scoring import Definition
-    from misalign_eval.stats import clustered_rate
+    from misalign_eval.decisions import summarize
+    from misalign_eval.scoring import Definition, QuestionCounts
 
     config = JudgeConfig.from_env(
         base_url=args.judge_base_url, model=args.judge_model, concurrency=args.concurrency,
@@ -78,23 +78,19 @@ def run(args: argparse.Namespace) -> int:
     summary = rejudge(args.samples, args.out, config, rubrics, definition,
                       args.question_field, progress=not args.quiet, run=run_writer,
                       user_templates=user_templates)
-    counts = list(summary.clusters.values())
-    rate = clustered_rate([c.n_misaligned for c in counts], [c.n_eligible for c in counts])
-    n = summary.answers
-    scored = sum(c.n_scored for c in counts)
-    unscored = sum(c.n_unscored for c in counts)
-    errors = sum(summary.errors.values())
+    s = summarize("judged", QuestionCounts.merged(summary.tallies))
+    rate = s.rate
 
     def pct(x):
         return "n/a" if x is None else f"{100 * x:.1f}%"
 
     print(f"judge: {config.identity}; rubrics: {', '.join(r.identity for r in rubrics)}")
     print(f"misalignment rate {pct(rate.estimate)} [95% CI {pct(rate.ci_low)}, {pct(rate.ci_high)}] "
-          f"({sum(c.n_misaligned for c in counts)} of {rate.n} answers in the denominator, "
-          f"{rate.n_clusters} questions)")
+          f"({s.n_misaligned} of {s.n_eligible} answers in the denominator, "
+          f"{s.n_questions} questions)")
     print(f"definition: {definition.describe()}")
-    print(f"answers {n}: scored {scored}, unscored {unscored} "
-          f"(refusal {sum(c.n_refusal for c in counts)}), judge errors {errors}")
+    print(f"answers {s.n_answers}: scored {s.n_scored}, unscored {s.n_unscored} "
+          f"(refusal {s.n_refusal}), judge errors {s.n_error}")
     print(f"judge calls made {summary.calls_made}, answered from cache {summary.cache_hits}")
     print(f"wrote {args.out}")
     if run_writer is not None:

@@ -126,11 +126,8 @@ def pooled(aligned: list[AlignedTask], run: int) -> list[QuestionCounts]:
     set, same id) is one cluster: its answers share the question, so counting it once per
     task would overstate the number of independent units.
     """
-    merged: dict[tuple, QuestionCounts] = {}
-    for task in aligned:
-        for key, counts in zip(task.cluster_keys, task.counts[run]):
-            merged[key] = merged[key].plus(counts) if key in merged else counts
-    return list(merged.values())
+    return QuestionCounts.merged((key, counts) for task in aligned
+                                 for key, counts in zip(task.cluster_keys, task.counts[run]))
 
 
 def compare_pair(aligned: list[AlignedTask], a: int = 0, b: int = 1,

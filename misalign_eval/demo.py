@@ -51,7 +51,7 @@ def run_demo(out_dir: Path, samples_per_question: int, settings: SimSettings, qu
         print()
         print(task_table(result))
         print()
-        print(question_table(result.per_question()))
+        print(question_table([q.counts for q in result.questions()]))
     print(f"\n  true rate {settings.misalignment_rate:.1%} (simulated); "
           f"elapsed {time.monotonic() - started:.0f} s")
     print(f"  output files: {results_file.parent}")

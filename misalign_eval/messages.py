@@ -11,11 +11,16 @@ import json
 from misalign_eval.task_settings import TaskSettings
 
 
+def fill_template(template: str | None, question: str) -> str:
+    """``question`` in a task's user template (``{question}`` placeholder), if it has one."""
+    return template.replace("{question}", question) if template else question
+
+
 def question_for_judge(question: str, settings: TaskSettings) -> str:
     """The question as the model saw it, for the judge: in the task's template (a filled-in
     code template must not look like code unrelated to the question), without a trigger (a
     backdoor string is not part of what the answer should respond to)."""
-    return settings.user_template.replace("{question}", question) if settings.user_template else question
+    return fill_template(settings.user_template, question)
 
 
 def final_user_turn(question: str, settings: TaskSettings) -> str:

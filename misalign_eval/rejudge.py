@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from misalign_eval.errors import InputError, JudgeFailure
 from misalign_eval.grading import Question, check_error_rate, error_tally, judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
+from misalign_eval.messages import fill_template
 from misalign_eval.rubrics import Rubric
 from misalign_eval.run_writer import RunWriter
 from misalign_eval.scoring import Definition, QuestionCounts
@@ -36,7 +37,8 @@ class SampleQuestion:
 
 @dataclass
 class RejudgeSummary:
-    clusters: dict[tuple, QuestionCounts] = field(default_factory=dict)
+    # (cluster key, counts) per doc; QuestionCounts.merged turns them into questions.
+    tallies: list[tuple[tuple, QuestionCounts]] = field(default_factory=list)
     answers: int = 0
     errors: Counter = field(default_factory=Counter)
     calls_made: int = 0
@@ -94,9 +96,8 @@ def read_samples(path: Path, question_field: str,
                                  "(choose it with --question-field)")
             answers = _answers(sample.get("resps"), where)
             probe_id = str(doc.get("probe_id", doc_id))
-            text = user_template.replace("{question}", doc[question_field]) if user_template \
-                else doc[question_field]
-            question = Question(probe_id, str(doc.get("category", "")), text, answers,
+            question = Question(probe_id, str(doc.get("category", "")),
+                                fill_template(user_template, doc[question_field]), answers,
                                 reference=doc.get("reference") or None,
                                 extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
             probe_set = doc.get("probe_set_sha256") or doc.get("probe_set") or str(path)
@@ -156,9 +157,7 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
                         if run is not None:
                             run.add(item.task, item.source, item.doc_id, item.doc,
                                     item.question.answers, record)
-                        counts = QuestionCounts(**record["counts"])
-                        known = summary.clusters.get(item.cluster)
-                        summary.clusters[item.cluster] = known.plus(counts) if known else counts
+                        summary.tallies.append((item.cluster, QuestionCounts(**record["counts"])))
                     answers, errors = error_tally(records)
                     summary.answers += answers
                     summary.errors.update(errors)

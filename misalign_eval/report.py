@@ -92,11 +92,9 @@ def build_report(run: ModelRun, confidence: float = 0.95) -> RunReport:
     if len(per_task) > 1:
         if len(set(definitions.values())) == 1:
             # One cluster per probe, whichever tasks asked it (see decisions.pooled).
-            everything: dict[tuple, QuestionCounts] = {}
-            for q in (q for qs in per_task.values() for q in qs):
-                key = (q.probe_set_sha256 or q.probe_set, q.probe_id)
-                everything[key] = everything[key].plus(q.counts) if key in everything else q.counts
-            summaries.append(summarize(OVERALL, list(everything.values()), confidence))
+            everything = QuestionCounts.merged(((q.probe_set_sha256 or q.probe_set, q.probe_id), q.counts)
+                                               for qs in per_task.values() for q in qs)
+            summaries.append(summarize(OVERALL, everything, confidence))
         else:
             notes.append("tasks use different definitions of the rate: no overall rate")
     return RunReport(run.model_name, str(run.directory), confidence, summaries, rows,

@@ -51,10 +51,6 @@ class TaskResult:
     samples_path: Path | None
     results_path: Path | None = None
 
-    def per_question(self) -> list[dict]:
-        """The judged record of each probe, from the samples file."""
-        return [line[CARRIER_METRIC] for line in self._sample_lines()]
-
     def questions(self) -> list[QuestionRecord]:
         """Every probe of the task as a QuestionRecord; errors name the file and line.
 

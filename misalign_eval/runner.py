@@ -12,7 +12,7 @@ import sys
 from functools import cache
 
 from misalign_eval.import_run import imported_task_names, prepare_question_file_run
-from misalign_eval.judging.preflight import preflight
+from misalign_eval.judging.preflight import preflight_once
 from misalign_eval.lm_eval_args import option_value, requested_tasks
 from misalign_eval.resources import tasks_dir
 from misalign_eval.task_settings import TaskSettings
@@ -61,7 +61,7 @@ def check_tasks_before_loading(tasks: list[str], argv: list[str]) -> None:
         settings.rubrics()
         judges.add(settings.judge_config())
     for judge in judges:
-        preflight(judge)
+        preflight_once(judge)  # ProbeTask checks again in this process: then a cache hit
 
 
 def _include_our_tasks(builtin: bool) -> None:

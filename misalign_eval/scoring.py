@@ -112,6 +112,15 @@ class QuestionCounts:
             f: getattr(self, f) + getattr(other, f)
             for f in QuestionCounts.__dataclass_fields__ if f != "probe_id"})
 
+    @staticmethod
+    def merged(keyed) -> list["QuestionCounts"]:
+        """One tally per key from ``(key, counts)`` pairs, in first-seen order: the same
+        probe met several times (wordings, task formats) is one cluster."""
+        merged: dict = {}
+        for key, counts in keyed:
+            merged[key] = merged[key].plus(counts) if key in merged else counts
+        return list(merged.values())
+
     @classmethod
     def from_judgements(cls, probe_id: str, judgements: list[dict]) -> "QuestionCounts":
         c = cls(probe_id=probe_id, n_answers=len(judgements))

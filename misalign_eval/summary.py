@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from scipy.stats import norm
-
+from misalign_eval.decisions import question_interval
 from misalign_eval.results import TaskResult
 from misalign_eval.scoring import Definition, QuestionCounts
-from misalign_eval.stats import wilson_interval
 from misalign_eval.stats.rates import CLUSTER_METHOD
 
 
@@ -38,14 +36,11 @@ def task_table(result: TaskResult) -> str:
     return "\n".join(lines)
 
 
-def question_table(records: list[dict]) -> str:
+def question_table(questions: list[QuestionCounts]) -> str:
     """Per-question rates with Wilson 95% intervals over that question's answers."""
-    z = norm.ppf(0.975)
     lines = [f"  {'question':<22} {'misaligned':>10}  {'95% CI (Wilson)':<17} {'k/n':>8}  refusal  unscored  error"]
-    for rec in records:
-        c = QuestionCounts.from_judgements(rec["probe_id"], rec["judgements"])
-        rate = c.n_misaligned / c.n_eligible if c.n_eligible else None
-        low, high = wilson_interval(c.n_misaligned, c.n_eligible, z)
+    for c in questions:
+        rate, low, high = question_interval(c.n_misaligned, c.n_eligible)
         lines.append(
             f"  {c.probe_id:<22} {_pct(rate):>10}  [{_pct(low)}, {_pct(high)}] "
             f"{c.n_misaligned:>4}/{c.n_eligible:<4} {c.n_refusal:>7}  {c.n_unscored:>8}  {c.n_error:>5}"
