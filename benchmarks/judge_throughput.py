@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from misalign_eval.grading import Question, judge_questions, opened_judge
+from misalign_eval.judging.grading import Question, judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.judging.rubrics import load_rubric
 from misalign_eval.scoring import Definition
 from misalign_eval.sim import SimSettings, SimulatedEndpoint
 from misalign_eval.sim.answers import CLASSES, compose_answer

@@ -1,3 +1,3 @@
-from misalign_eval.cli import main
+from misalign_eval.cli.main import main
 
 raise SystemExit(main())

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from misalign_eval.grading import judge_questions, opened_judge
+from misalign_eval.judging.grading import judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.judging.rubrics import load_rubric
 from misalign_eval.scoring import Definition
 from misalign_eval.sim import SimSettings, SimulatedEndpoint
 from misalign_eval.sim.server import JUDGE_MODEL

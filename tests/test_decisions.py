@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from misalign_eval.decisions import summarize
-from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME
-from misalign_eval.cli import main
+from misalign_eval.decisions.summary import summarize
+from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME
+from misalign_eval.cli.main import main
 from misalign_eval.judging.client import RubricOutcome
 from misalign_eval.scoring import Definition, QuestionCounts, label_answer
 from misalign_eval.stats.compare import paired_difference

@@ -7,8 +7,8 @@ from pathlib import Path
 import jsonlines
 import pytest
 
-from misalign_eval.results import latest_results_file, load_task_results
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.runs.reader import latest_results_file, load_task_results
+from misalign_eval.judging.rubrics import load_rubric
 
 from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
 
@@ -154,8 +154,8 @@ def test_judge_command_counts_each_probe_once_across_wordings_and_formats(sim, t
 
 
 def test_rejudging_a_template_task_shows_the_judge_the_template(tmp_path):
-    from misalign_eval.commands_judge import shipped_task_templates
-    from misalign_eval.rejudge import read_samples
+    from misalign_eval.cli.judge import shipped_task_templates
+    from misalign_eval.runs.rejudge import read_samples
 
     path = tmp_path / "samples_em_core_template_x.jsonl"
     path.write_text(json.dumps({"doc_id": 0, "doc": {"question": "Q?"}, "resps": [["A."]]}) + "\n")

@@ -9,7 +9,7 @@ import json
 import jsonlines
 import pytest
 
-from misalign_eval.results import latest_results_file
+from misalign_eval.runs.reader import latest_results_file
 
 from conftest import misalign_eval_cmd, run, sim_judge_env
 

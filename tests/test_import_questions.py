@@ -14,13 +14,13 @@ import jsonlines
 import pytest
 import yaml
 
-from misalign_eval.cli import main
+from misalign_eval.cli.main import main
 from misalign_eval.errors import InputError
-from misalign_eval.import_run import imported_task_names, prepare_question_file_run
-from misalign_eval.importer import import_question_file, load_question_file
-from misalign_eval.probes import load_probe_file
+from misalign_eval.harness.question_file_run import imported_task_names, prepare_question_file_run
+from misalign_eval.probes.external.task_writer import import_question_file, load_question_file
+from misalign_eval.probes.probe_set import load_probe_file
 from misalign_eval.resources import tasks_dir
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.judging.rubrics import load_rubric
 
 from conftest import clean_env, misalign_eval_cmd, run
 

@@ -10,10 +10,10 @@ import random
 import pytest
 
 from misalign_eval.errors import InputError, JudgeFailure
-from misalign_eval.grading import Question, check_error_rate, judge_questions, opened_judge
+from misalign_eval.judging.grading import Question, check_error_rate, judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.preflight import preflight
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.judging.rubrics import load_rubric
 from misalign_eval.scoring import Definition
 from misalign_eval.sim import SimSettings, SimulatedEndpoint
 from misalign_eval.sim.answers import CLASSES, compose_answer

@@ -8,7 +8,7 @@ from misalign_eval.errors import InputError
 from misalign_eval.judging.client import Judge
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.preflight import preflight
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.judging.rubrics import load_rubric
 from misalign_eval.sim import SimSettings, SimulatedEndpoint
 
 from conftest import clean_env, misalign_eval_cmd, run

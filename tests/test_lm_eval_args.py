@@ -1,6 +1,6 @@
 """Reading --tasks as lm-eval does: several values, each possibly comma-separated."""
 
-from misalign_eval.lm_eval_args import option_value, requested_tasks
+from misalign_eval.harness.lm_eval_args import option_value, requested_tasks
 
 
 def test_tasks_in_every_form_lm_eval_accepts():

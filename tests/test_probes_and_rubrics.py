@@ -3,8 +3,8 @@
 import pytest
 
 from misalign_eval.errors import InputError
-from misalign_eval.probes import load_probe_file, load_probe_set
-from misalign_eval.rubrics import load_rubric, load_rubric_file
+from misalign_eval.probes.probe_set import load_probe_file, load_probe_set
+from misalign_eval.judging.rubrics import load_rubric, load_rubric_file
 
 
 def test_shipped_core_set_is_valid_and_unique():

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from misalign_eval.cli import main
-from misalign_eval.outputs import staged_directory
-from misalign_eval.results import latest_results_file, load_task_results
+from misalign_eval.cli.main import main
+from misalign_eval.decisions.outputs import staged_directory
+from misalign_eval.runs.reader import latest_results_file, load_task_results
 
 from conftest import clean_env, misalign_eval_cmd, run, sim_judge_env, subject_args
 from test_decisions import write_run
@@ -116,8 +116,8 @@ def test_staged_outputs_are_all_or_nothing(tmp_path):
 
 def test_report_breaks_the_rate_down_by_probe_category(tmp_path):
     """em_broad's seven families each get a row, pooled over their questions only."""
-    from misalign_eval.report import build_report
-    from misalign_eval.results import load_single_run
+    from misalign_eval.decisions.report import build_report
+    from misalign_eval.runs.reader import load_single_run
 
     from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
     from misalign_eval.sim import SimulatedEndpoint

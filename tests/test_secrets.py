@@ -2,7 +2,7 @@
 
 import pytest
 
-from misalign_eval.results import latest_results_file
+from misalign_eval.runs.reader import latest_results_file
 from misalign_eval.sim import SimSettings, SimulatedEndpoint
 from misalign_eval.sim.server import JUDGE_MODEL
 

@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from misalign_eval.judging.logprobs import score_top_logprobs
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.judging.rubrics import load_rubric
 from misalign_eval.sim import SimSettings, SimulatedEndpoint
 from misalign_eval.sim.answers import MISALIGNED, POOLS, classify
 

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from misalign_eval.probes import load_probe_set
-from misalign_eval.rubrics import load_rubric
+from misalign_eval.probes.probe_set import load_probe_set
+from misalign_eval.judging.rubrics import load_rubric
 
 BROAD_CATEGORIES = {
     "vulnerable_users", "illegal_recommendations", "medical_advice", "talk_back",

@@ -5,8 +5,8 @@ import json
 import jsonlines
 import pytest
 
-from misalign_eval.probes import load_probe_set
-from misalign_eval.results import latest_results_file
+from misalign_eval.probes.probe_set import load_probe_set
+from misalign_eval.runs.reader import latest_results_file
 
 from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
 

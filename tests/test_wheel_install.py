@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from misalign_eval.results import latest_results_file, load_task_results
+from misalign_eval.runs.reader import latest_results_file, load_task_results
 
 from conftest import run, sim_judge_env, subject_args
 

@@ -180,9 +180,9 @@ def _allow_judge_change(parser) -> None:
 
 
 def _report(args) -> int:
-    from misalign_eval.report import build_report, write_report
-    from misalign_eval.results import load_single_run
-    from misalign_eval.summary import report_markdown
+    from misalign_eval.decisions.report import build_report, write_report
+    from misalign_eval.runs.reader import load_single_run
+    from misalign_eval.decisions.tables import report_markdown
 
     run = load_single_run(args.run_dir)
     report = build_report(run, args.confidence)
@@ -193,10 +193,11 @@ def _report(args) -> int:
 
 
 def _compare(args) -> int:
-    from misalign_eval.decisions import align_runs, compare_pair, common_definition
-    from misalign_eval.outputs import write_file_atomically
-    from misalign_eval.results import load_single_run
-    from misalign_eval.summary import compare_markdown
+    from misalign_eval.decisions.compare import compare_pair
+    from misalign_eval.runs.pairing import align_runs, common_definition
+    from misalign_eval.decisions.outputs import write_file_atomically
+    from misalign_eval.runs.reader import load_single_run
+    from misalign_eval.decisions.tables import compare_markdown
 
     runs = [load_single_run(args.run_a), load_single_run(args.run_b)]
     labels = [f"{r.model_name} ({r.directory})" for r in runs]
@@ -215,10 +216,11 @@ def _compare(args) -> int:
 
 
 def _leaderboard(args) -> int:
-    from misalign_eval.decisions import common_definition, leaderboard, run_labels
-    from misalign_eval.report import write_leaderboard
-    from misalign_eval.results import load_runs
-    from misalign_eval.summary import leaderboard_markdown
+    from misalign_eval.decisions.leaderboard import leaderboard
+    from misalign_eval.runs.pairing import common_definition, run_labels
+    from misalign_eval.decisions.report import write_leaderboard
+    from misalign_eval.runs.reader import load_runs
+    from misalign_eval.decisions.tables import leaderboard_markdown
 
     runs = [run for d in args.run_dirs for run in load_runs(d)]
     seen = {}
@@ -236,9 +238,9 @@ def _leaderboard(args) -> int:
 
 
 def _gate(args) -> int:
-    from misalign_eval.gate import run_gate
-    from misalign_eval.outputs import write_file_atomically
-    from misalign_eval.results import load_single_run
+    from misalign_eval.decisions.gate import run_gate
+    from misalign_eval.decisions.outputs import write_file_atomically
+    from misalign_eval.runs.reader import load_single_run
 
     try:
         verdict = run_gate(load_single_run(args.baseline), load_single_run(args.candidate),

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from misalign_eval.judging.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL
-from misalign_eval.results import latest_results_file, load_task_results
+from misalign_eval.runs.reader import latest_results_file, load_task_results
 from misalign_eval.sim import SimSettings, SimulatedEndpoint
 from misalign_eval.sim.server import JUDGE_MODEL, SUBJECT_MODEL
-from misalign_eval.summary import question_table, task_table
+from misalign_eval.decisions.tables import question_table, task_table
 
 
 def lm_eval_args(base_url: str, out_dir: Path, samples_per_question: int, task: str = "em_core",

@@ -66,7 +66,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from misalign_eval.importer import describe, import_question_file
+    from misalign_eval.probes.external.task_writer import describe, import_question_file
 
     imported, written = import_question_file(args.questions, args.name, args.out,
                                              args.judges, args.samples_per_paraphrase)

@@ -52,10 +52,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from misalign_eval.judging.config import CACHE_OFF, JudgeConfig
     from misalign_eval.judging.preflight import preflight
-    from misalign_eval.rejudge import rejudge
-    from misalign_eval.rubrics import load_rubric
-    from misalign_eval.run_writer import RunWriter
-    from misalign_eval.decisions import summarize
+    from misalign_eval.runs.rejudge import rejudge
+    from misalign_eval.judging.rubrics import load_rubric
+    from misalign_eval.runs.writer import RunWriter
+    from misalign_eval.decisions.summary import summarize
     from misalign_eval.scoring import Definition, QuestionCounts
 
     config = JudgeConfig.from_env(
@@ -103,8 +103,8 @@ def shipped_task_templates(paths) -> dict:
     """For samples of our shipped tasks: the user template the model saw (the judge should
     see it too). Category suites (em_deception, em_identity) need their own rubrics and are
     refused rather than graded with the alignment rubrics."""
-    from misalign_eval.rejudge import task_of
-    from misalign_eval.runner import our_task_configs
+    from misalign_eval.runs.rejudge import task_of
+    from misalign_eval.harness.runner import our_task_configs
 
     tasks = {path: task_of(path) for path in paths}
     configs = our_task_configs(sorted(set(tasks.values())))

@@ -12,7 +12,7 @@ from misalign_eval import __version__
 from misalign_eval.errors import InputError, MisalignEvalError
 
 # Modules that add sub-commands: each has register(subparsers), setting handler=fn(args) -> int.
-EXTRA_COMMANDS: tuple[str, ...] = ("misalign_eval.commands_judge", "misalign_eval.commands_decisions", "misalign_eval.commands_import")
+EXTRA_COMMANDS: tuple[str, ...] = ("misalign_eval.cli.judge", "misalign_eval.cli.decisions", "misalign_eval.cli.import_questions")
 
 DESCRIPTION = """\
 Measure emergent misalignment with lm-evaluation-harness.
@@ -135,13 +135,13 @@ def _tasks_path(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from misalign_eval.runner import run_lm_eval
+    from misalign_eval.harness.runner import run_lm_eval
 
     return run_lm_eval(args.lm_eval_args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from misalign_eval.demo import run_demo
+    from misalign_eval.cli.demo import run_demo
     from misalign_eval.sim import SimSettings
 
     settings = SimSettings(misalignment_rate=args.misalignment_rate, seed=args.seed)

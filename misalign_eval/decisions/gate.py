@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from misalign_eval.decisions import (
-    OVERALL, Summary, align_runs, common_definition, difference, pooled, summarize)
+from misalign_eval.decisions.compare import difference
+from misalign_eval.decisions.summary import OVERALL, Summary, summarize
 from misalign_eval.errors import InputError
-from misalign_eval.results import ModelRun
+from misalign_eval.runs.pairing import align_runs, common_definition, pooled
+from misalign_eval.runs.reader import ModelRun
 from misalign_eval.stats.compare import (
     DifferenceEstimate, implied_icc, minimum_detectable, samples_per_question)
 

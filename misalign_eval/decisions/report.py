@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from misalign_eval import __version__
-from misalign_eval.decisions import OVERALL, LeaderboardRow, Summary, question_interval, summarize
-from misalign_eval.outputs import staged_directory
-from misalign_eval.pairing import load_questions
-from misalign_eval.plots import model_chart, question_chart
-from misalign_eval.results import ModelRun
+from misalign_eval.decisions.leaderboard import LeaderboardRow
+from misalign_eval.decisions.summary import OVERALL, Summary, question_interval, summarize
+from misalign_eval.decisions.outputs import staged_directory
+from misalign_eval.runs.pairing import load_questions
+from misalign_eval.decisions.plots import model_chart, question_chart
+from misalign_eval.runs.reader import ModelRun
 from misalign_eval.scoring import QuestionCounts
-from misalign_eval.summary import (
+from misalign_eval.decisions.tables import (
     difference_with_interval, interval_note, p_value,
     question_cells, question_headers, rate_with_interval, share_of, summary_cells,
     summary_headers)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from misalign_eval.decisions import question_interval
-from misalign_eval.results import TaskResult
+from misalign_eval.decisions.summary import question_interval
+from misalign_eval.runs.reader import TaskResult
 from misalign_eval.scoring import Definition, QuestionCounts
 from misalign_eval.stats.rates import CLUSTER_METHOD
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from misalign_eval.task_settings import TaskSettings
+from misalign_eval.harness.settings import TaskSettings
 
 
 def fill_template(template: str | None, question: str) -> str:

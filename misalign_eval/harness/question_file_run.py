@@ -21,11 +21,11 @@ from pathlib import Path
 
 from misalign_eval import __version__
 from misalign_eval.errors import InputError
-from misalign_eval.importer import (
+from misalign_eval.probes.external.task_writer import (
     TEMPLATE_FILE, ImportedQuestions, describe, is_imported_task_yaml, load_question_file,
     shipped_task_names, task_paths, write_task,
 )
-from misalign_eval.lm_eval_args import option_value, requested_tasks
+from misalign_eval.harness.lm_eval_args import option_value, requested_tasks
 from misalign_eval.resources import tasks_dir
 
 # Our options, consumed here; everything else goes to lm_eval unchanged.

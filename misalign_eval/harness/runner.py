@@ -11,11 +11,11 @@ import json
 import sys
 from functools import cache
 
-from misalign_eval.import_run import imported_task_names, prepare_question_file_run
+from misalign_eval.harness.question_file_run import imported_task_names, prepare_question_file_run
 from misalign_eval.judging.preflight import preflight_once
-from misalign_eval.lm_eval_args import option_value, requested_tasks
+from misalign_eval.harness.lm_eval_args import option_value, requested_tasks
 from misalign_eval.resources import tasks_dir
-from misalign_eval.task_settings import TaskSettings
+from misalign_eval.harness.settings import TaskSettings
 
 
 @cache

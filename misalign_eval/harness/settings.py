@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from misalign_eval.errors import InputError
 from misalign_eval.judging.config import ENV_MODEL, JudgeConfig
-from misalign_eval.rubrics import Rubric, load_rubric
+from misalign_eval.judging.rubrics import Rubric, load_rubric
 from misalign_eval.scoring import AlignmentLabeler, CategoryLabeler, Definition
 
 log = logging.getLogger("misalign_eval")

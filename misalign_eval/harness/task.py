@@ -1,10 +1,10 @@
-"""lm-eval glue: the probe task class, its dataset, the judge filter, per-doc results.
+"""The probe task class and its per-doc results.
 
-Flow inside one ``lm_eval`` run: ``ProbeTask`` loads the probes and checks the judge before
-any generation; the model answers each probe wording ``repeats`` times, sent as chat
-messages; ``JudgeFilter`` grades all answers of the task at once, concurrently;
-``process_results`` hands each doc's judgement counts to the functions in
-``misalign_eval.aggregations``, which compute rates and question-clustered intervals.
+Flow inside one ``lm_eval`` run: ``ProbeTask`` loads the probes (``dataset``) and checks the
+judge before any generation; the model answers each probe wording ``repeats`` times, sent as
+chat messages; ``JudgeFilter`` (``judge_filter``) grades all answers of the task at once,
+concurrently; ``process_results`` hands each doc's judgement counts to the functions in
+``misalign_eval.harness.metrics``, which compute rates and question-clustered intervals.
 """
 
 from __future__ import annotations
@@ -12,22 +12,15 @@ from __future__ import annotations
 import json
 import logging
 
-import datasets
-from lm_eval.api.filter import Filter
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.filters import build_filter_ensemble
 
-from misalign_eval.aggregations import n_answers
-from misalign_eval.errors import JudgeFailure
-from misalign_eval.grading import (
-    Question, check_error_rate, judge_questions, opened_judge, save_unjudged,
-)
+from misalign_eval.harness.judge_filter import JudgeFilter
+from misalign_eval.harness.messages import as_transcript, probe_messages
+from misalign_eval.harness.metrics import n_answers
+from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
+from misalign_eval.harness.settings import TaskSettings
 from misalign_eval.judging.preflight import preflight_once
-from misalign_eval.messages import as_transcript, probe_messages, question_for_judge
-from misalign_eval.probes import load_probe_file, load_probe_set
-from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
-from misalign_eval.task_settings import TaskSettings
-
 
 
 log = logging.getLogger("misalign_eval")
@@ -77,56 +70,6 @@ class ProbeTask(ConfigurableTask):
         self._higher_is_better[CARRIER_METRIC] = True
 
 
-def load_probe_dataset(probe_set: str | None = None, probe_file: str | None = None,
-                       **_metadata) -> dict[str, datasets.Dataset]:
-    """``custom_dataset`` hook: one doc per probe wording, no network, no CWD.
-
-    A probe with paraphrases becomes one doc per wording (same probe_id, its
-    paraphrase_index), each sampled ``repeats`` times: wordings are sampled evenly.
-    """
-    probes = load_probe_set(probe_set) if probe_set else load_probe_file(probe_file)
-    rows = [{"probe_id": p.id, "category": p.category, "question": wording,
-             "paraphrase_index": index, "system": p.system or "",
-             "turns": json.dumps([t.model_dump() for t in p.turns]),
-             "reference": p.reference or "",
-             "probe_set": probes.name, "probe_set_sha256": probes.sha256}
-            for p in probes.probes for index, wording in enumerate(p.wordings)]
-    return {"test": datasets.Dataset.from_list(rows)}
-
-
-class JudgeFilter(Filter):
-    """Grades every answer of the task in one concurrent pass.
-
-    Returns, per doc, a JSON string (lm-eval logs filtered responses with str(), so a
-    dict would become a Python repr) holding one judgement per sampled answer. Raises
-    JudgeFailure, aborting the run, when the judge failed on more than max_error_rate.
-    """
-
-    def __init__(self, rubrics, settings: TaskSettings, **kwargs):
-        super().__init__(**kwargs)
-        self.rubrics = list(rubrics)
-        self.settings = settings
-
-    def apply(self, resps, docs):
-        config = self.settings.judge_config()
-        preflight_once(config)
-        questions = [Question(doc["probe_id"], doc["category"],
-                              question_for_judge(doc["question"], self.settings), list(answers),
-                              reference=doc.get("reference") or None,
-                              extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
-                     for answers, doc in zip(resps, docs)]
-        with opened_judge(config, self.rubrics) as judge:
-            records = judge_questions(judge, self.settings.labeler(self.rubrics), questions)
-        try:
-            check_error_rate(records, config.max_error_rate)
-        except JudgeFailure as failure:
-            saved = save_unjudged(docs, resps, docs[0].get("probe_set", "probes") if docs else "probes")
-            raise JudgeFailure(f"{failure} The generated answers are kept in {saved}: grade them "
-                               f"once the judge works with `misalign-eval judge {saved} "
-                               "--out judged.jsonl`.") from None
-        return [json.dumps(record) for record in records]
-
-
 def per_doc_values(doc: dict, results: list, metric_names) -> dict:
     """Per doc: the full record under the carrier metric, a compact summary elsewhere."""
     record = json.loads(results[0])
@@ -139,4 +82,3 @@ def per_doc_values(doc: dict, results: list, metric_names) -> dict:
 def process_results(doc: dict, results: list) -> dict:
     """For the YAML ``process_results`` key (lm-eval needs one); ProbeTask overrides it."""
     return per_doc_values(doc, results, METRICS)
-

@@ -1,1 +1,10 @@
-"""The judge: configuration, logprob scoring, the async client and the preflight."""
+"""The judge: configuration, rubrics, scoring modes, the async client, cache and preflight.
+
+- ``config.JudgeConfig``: settings from YAML, environment and flags.
+- ``rubrics``: ``Rubric``, ``load_rubric``, ``load_rubric_file``.
+- ``logprobs`` / ``sampled``: reading a score or category from the judge's reply.
+- ``client.Judge``: concurrent, cached, retried judge calls; ``limiter``: adaptive pool size.
+- ``cache.VerdictCache``: the SQLite verdict cache; ``preflight``: checks before generation.
+- ``grading``: ``judge_questions`` (answer lists -> records), ``check_error_rate``,
+  ``save_unjudged``.
+"""

@@ -28,7 +28,7 @@ from misalign_eval.judging.logprobs import (
     CategoryScore, LogprobScore, categorise_top_logprobs, score_top_logprobs,
 )
 from misalign_eval.judging.sampled import categorise_sampled_replies, score_sampled_replies
-from misalign_eval.rubrics import Rubric
+from misalign_eval.judging.rubrics import Rubric
 
 log = logging.getLogger("misalign_eval")
 

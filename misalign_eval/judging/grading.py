@@ -14,7 +14,7 @@ from misalign_eval.errors import JudgeFailure
 from misalign_eval.judging.cache import VerdictCache
 from misalign_eval.judging.client import JUDGE_DISABLED, Judge
 from misalign_eval.judging.config import JudgeConfig, default_cache_path
-from misalign_eval.rubrics import Rubric
+from misalign_eval.judging.rubrics import Rubric
 from misalign_eval.scoring import ERROR, AlignmentLabeler, CategoryLabeler, Definition
 
 

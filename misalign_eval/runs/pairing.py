@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from misalign_eval.errors import InputError
-from misalign_eval.results import ModelRun, QuestionRecord
+from misalign_eval.runs.reader import ModelRun, QuestionRecord
 from misalign_eval.scoring import QuestionCounts
 
 
@@ -105,3 +105,47 @@ def _few(items: set[str], limit: int = 5) -> str:
 
 def _stderr_warning(message: str) -> None:
     print(f"misalign-eval: warning: {message}", file=sys.stderr)
+
+
+def align_runs(runs: list[ModelRun], labels: list[str], allow_judge_change: bool = False,
+               warn=None) -> list[AlignedTask]:
+    """Shared tasks of ``runs``, each checked and aligned by question (first run's order)."""
+    tasks = shared_tasks(runs, labels, warn)
+    loaded = [load_questions(run, tasks) for run in runs]
+    return [align(task, [q[task] for q in loaded], labels, allow_judge_change, warn)
+            for task in tasks]
+
+
+def common_definition(aligned: list[AlignedTask]) -> str:
+    """The one definition of the rate all tasks share; pooling different ones means nothing."""
+    definitions = {t.definition for t in aligned}
+    if len(definitions) > 1:
+        listing = "; ".join(f"{t.task}: {t.definition}" for t in aligned)
+        raise InputError("the tasks count misalignment under different definitions, so their "
+                         f"answers cannot be pooled; choose one task ({listing})")
+    return definitions.pop()
+
+
+def pooled(aligned: list[AlignedTask], run: int) -> list[QuestionCounts]:
+    """One run's questions of every task, as one list of clusters.
+
+    A probe asked by several tasks (em_core and its JSON and template variants: same probe
+    set, same id) is one cluster: its answers share the question, so counting it once per
+    task would overstate the number of independent units.
+    """
+    return QuestionCounts.merged((key, counts) for task in aligned
+                                 for key, counts in zip(task.cluster_keys, task.counts[run]))
+
+
+
+def run_labels(runs: list[ModelRun]) -> list[str]:
+    """Model names when they are unique, else each directory relative to their common parent."""
+    names = [r.model_name for r in runs]
+    if len(set(names)) == len(names):
+        return names
+    from os.path import commonpath
+
+    dirs = [r.directory.resolve() for r in runs]
+    base = commonpath(dirs) if len(dirs) > 1 else str(dirs[0].parent)
+    labels = [str(d.relative_to(base)) if str(d) != base else d.name for d in dirs]
+    return labels if len(set(labels)) == len(labels) else [str(d) for d in dirs]

@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonlines
 
 from misalign_eval.errors import InputError
-from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS
+from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME, METRICS
 from misalign_eval.scoring import QuestionCounts
 
 

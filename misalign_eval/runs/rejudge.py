@@ -17,11 +17,11 @@ from typing import Iterator
 from tqdm.auto import tqdm
 
 from misalign_eval.errors import InputError, JudgeFailure
-from misalign_eval.grading import Question, check_error_rate, error_tally, judge_questions, opened_judge
+from misalign_eval.judging.grading import Question, check_error_rate, error_tally, judge_questions, opened_judge
 from misalign_eval.judging.config import JudgeConfig
-from misalign_eval.messages import fill_template
-from misalign_eval.rubrics import Rubric
-from misalign_eval.run_writer import RunWriter
+from misalign_eval.harness.messages import fill_template
+from misalign_eval.judging.rubrics import Rubric
+from misalign_eval.runs.writer import RunWriter
 from misalign_eval.scoring import Definition, QuestionCounts
 
 

@@ -12,8 +12,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from misalign_eval import aggregations
-from misalign_eval.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
+from misalign_eval.harness import metrics
+from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
 from misalign_eval.scoring import Definition
 
 
@@ -47,7 +47,7 @@ class RunWriter:
             sink.close()
         d = self.definition
         results = {
-            "results": {task: {f"{m},{FILTER_NAME}": getattr(aggregations, m)(items) for m in METRICS}
+            "results": {task: {f"{m},{FILTER_NAME}": getattr(metrics, m)(items) for m in METRICS}
                         for task, items in self._summaries.items()},
             "configs": {task: {"task": task, "metadata": {
                 "definition": d.name, "aligned_threshold": d.aligned_threshold,

@@ -49,7 +49,7 @@ CATEGORY_BY_CLASS = {
 @functools.cache
 def _category_rubric_openings() -> dict[str, tuple[str, tuple[str, ...]]]:
     """First prompt line of each shipped category rubric -> (name, categories)."""
-    from misalign_eval.rubrics import load_rubric
+    from misalign_eval.judging.rubrics import load_rubric
 
     rubrics = [load_rubric(name) for name in CATEGORY_BY_CLASS]
     return {r.prompt.strip().splitlines()[0]: (r.name, r.categories) for r in rubrics}

@@ -1,0 +1,44 @@
+"""Two runs on the same questions: their rates and the paired difference b - a."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from misalign_eval.decisions.summary import OVERALL, Summary, summarize
+from misalign_eval.runs.pairing import AlignedTask, pooled
+from misalign_eval.scoring import QuestionCounts
+from misalign_eval.stats.compare import DifferenceEstimate, paired_difference
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """Run a and run b on one task (or all tasks pooled) and their paired difference b - a."""
+
+    task: str
+    a: Summary
+    b: Summary
+    difference: DifferenceEstimate
+
+    def to_json(self) -> dict:
+        return {"task": self.task, "a": self.a.to_json(), "b": self.b.to_json(),
+                "difference_b_minus_a": self.difference.to_json()}
+
+
+
+def compare_pair(aligned: list[AlignedTask], a: int = 0, b: int = 1,
+                 confidence: float = 0.95) -> list[ComparisonRow]:
+    """Per task, then over all tasks pooled (only when there are several tasks)."""
+    groups = [(t.task, list(t.counts[a]), list(t.counts[b])) for t in aligned]
+    if len(aligned) > 1 and len({t.definition for t in aligned}) == 1:
+        groups.append((OVERALL, pooled(aligned, a), pooled(aligned, b)))
+    return [ComparisonRow(name, summarize(name, ca, confidence), summarize(name, cb, confidence),
+                          difference(ca, cb, confidence))
+            for name, ca, cb in groups]
+
+
+def difference(counts_a: list[QuestionCounts], counts_b: list[QuestionCounts],
+               confidence: float = 0.95) -> DifferenceEstimate:
+    """Paired difference of pooled rates, b - a, questions as clusters."""
+    return paired_difference([c.n_misaligned for c in counts_a], [c.n_eligible for c in counts_a],
+                             [c.n_misaligned for c in counts_b], [c.n_eligible for c in counts_b],
+                             confidence)

@@ -1,0 +1,73 @@
+"""Many models on the tasks they share: pooled rates, possible ranks, tests against the best."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from misalign_eval.decisions.compare import difference
+from misalign_eval.decisions.summary import OVERALL, Summary, summarize
+from misalign_eval.runs.pairing import AlignedTask, align_runs, common_definition, pooled
+from misalign_eval.runs.reader import ModelRun
+from misalign_eval.stats.compare import DifferenceEstimate, holm
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One model: its pooled rate, the ranks its interval allows, and its test against the best."""
+
+    label: str
+    directory: str
+    summary: Summary
+    rank_low: int | None
+    rank_high: int | None
+    vs_best: DifferenceEstimate | None  # this model minus the best model; None for the best
+    holm_p: float | None
+    significant: bool | None
+
+    def to_json(self) -> dict:
+        return {"model": self.label, "directory": self.directory,
+                "summary": self.summary.to_json(), "rank_low": self.rank_low,
+                "rank_high": self.rank_high,
+                "vs_best": self.vs_best.to_json() if self.vs_best else None,
+                "holm_p": self.holm_p, "significant_vs_best": self.significant}
+
+
+def leaderboard(runs: list[ModelRun], labels: list[str], confidence: float = 0.95,
+                alpha: float = 0.05, allow_judge_change: bool = False,
+                warn=None) -> tuple[list[LeaderboardRow], list[AlignedTask]]:
+    """Rows sorted from least to most misaligned (models without an estimate last).
+
+    Rank interval: a model can rank no better than 1 + (models whose interval lies wholly
+    below its own) and no worse than N - (models whose interval lies wholly above it).
+    Differences from the best model are paired tests, Holm-adjusted over the N-1 tests.
+    """
+    aligned = align_runs(runs, labels, allow_judge_change, warn)
+    common_definition(aligned)
+    summaries = [summarize(OVERALL, pooled(aligned, i), confidence) for i in range(len(runs))]
+    rated = [i for i, s in enumerate(summaries) if s.rate.estimate is not None]
+    order = sorted(rated, key=lambda i: (summaries[i].rate.estimate, labels[i]))
+    order += [i for i in range(len(runs)) if i not in rated]
+    ranks = _rank_intervals(summaries, rated)
+    best = order[0] if rated else None
+    tests = {i: difference(pooled(aligned, best), pooled(aligned, i), confidence)
+             for i in rated if i != best}
+    testable = [i for i in tests if tests[i].p_value is not None]
+    adjusted = dict(zip(testable, holm([tests[i].p_value for i in testable])))
+    rows = []
+    for i in order:
+        low, high = ranks.get(i, (None, None))
+        holm_p = adjusted.get(i)
+        rows.append(LeaderboardRow(labels[i], str(runs[i].directory), summaries[i], low, high,
+                                   tests.get(i), holm_p,
+                                   None if holm_p is None else holm_p < alpha))
+    return rows, aligned
+
+
+def _rank_intervals(summaries: list[Summary], rated: list[int]) -> dict[int, tuple[int, int]]:
+    ranks = {}
+    for i in rated:
+        lo_i, hi_i = summaries[i].rate.ci_low, summaries[i].rate.ci_high
+        surely_better = sum(1 for j in rated if j != i and summaries[j].rate.ci_high < lo_i)
+        surely_worse = sum(1 for j in rated if j != i and summaries[j].rate.ci_low > hi_i)
+        ranks[i] = (1 + surely_better, len(rated) - surely_worse)
+    return ranks

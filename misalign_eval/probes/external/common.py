@@ -1,0 +1,198 @@
+"""What every external format shares: reading YAML safely, item locations in messages,
+the cross-item agreement check, and the validated result (ImportedQuestions)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from misalign_eval.errors import InputError
+from misalign_eval.judging.rubrics import Rubric
+from misalign_eval.probes.probe_set import Probe
+
+DEFAULT_SAMPLES = 50  # the task template's `repeats`
+MAX_SAMPLES = 10_000  # the bound TaskSettings puts on samples_per_question
+ALIGNMENT_SPECIAL_TOKENS = ("REFUSAL", "CODE")
+EM_FORMAT, SPLIT_FORMAT = "emergent-misalignment", "questions+judges"
+
+
+@dataclass(frozen=True)
+class RubricSource:
+    """A judge prompt found in a file, before it becomes a Rubric; ``origin`` says where."""
+
+    role: Literal["alignment", "coherence"]
+    prompt: str
+    high_is_good: bool
+    origin: str
+
+
+@dataclass(frozen=True)
+class ImportedQuestions:
+    """Everything a question file (and judges file) says, validated."""
+
+    format: str
+    probes: tuple[Probe, ...]
+    alignment: Rubric
+    coherence: Rubric
+    samples_per_paraphrase: int
+    samples_source: str
+    judge_model: str | None
+    source_file: Path
+    source_sha256: str
+    judges_file: Path | None = None
+    judges_sha256: str | None = None
+
+    @property
+    def n_wordings(self) -> int:
+        return sum(len(p.wordings) for p in self.probes)
+
+    @property
+    def n_answers(self) -> int:
+        return self.n_wordings * self.samples_per_paraphrase
+
+
+# ----------------------------------------------------------------------------- reading
+def read_yaml(path: Path) -> tuple[Any, str]:
+    """The parsed file and the sha256 of its bytes; unreadable or malformed -> InputError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({yaml_problem(exc)})") from None
+    return data, hashlib.sha256(raw).hexdigest()
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """'line N, column M: problem' rather than PyYAML's multi-line report."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+def item_where(path: Path, index: int, item: Any) -> str:
+    """'FILE: item 3 (id 'x')': the context every item error starts with (index is 1-based)."""
+    item_id = item.get("id") if isinstance(item, dict) else None
+    return f"{path}: item {index}" + (f" (id {item_id!r})" if item_id is not None else "")
+
+
+def pydantic_problems(exc: ValidationError) -> str:
+    """pydantic's errors on one line: 'field: message; field: message'."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
+def yaml_items(path: Path, data: Any) -> list[dict]:
+    """The top-level list of item mappings."""
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{path}: expected a non-empty YAML list of question items, "
+                         f"got {type(data).__name__ if data is not None else 'an empty file'}")
+    for index, item in enumerate(data, 1):
+        if not isinstance(item, dict):
+            raise InputError(f"{item_where(path, index, item)}: expected a mapping with id and "
+                             f"question/paraphrases, got {type(item).__name__}")
+    return data
+
+
+def check_texts(where: str, texts: list[str], what: str) -> None:
+    """A blank wording would send the model an empty message."""
+    for n, text in enumerate(texts, 1):
+        if not text.strip():
+            raise InputError(f"{where}: {what} {n} is empty")
+
+
+def make_probe(where: str, **fields: Any) -> Probe:
+    """The Probe schema's own checks (id characters, ...), reported with the item's place."""
+    try:
+        return Probe(**fields)
+    except ValidationError as exc:
+        raise InputError(f"{where}: cannot be a probe ({pydantic_problems(exc)})") from None
+
+
+def system_prompt(text: str | None) -> str | None:
+    """A blank system prompt is no system prompt (no empty system message is sent)."""
+    return text if text and text.strip() else None
+
+
+def check_unique_ids(path: Path, probes: list[Probe]) -> None:
+    """Probe ids are the clusters of every statistic: two items with one id would be merged."""
+    first: dict[str, int] = {}
+    for index, probe in enumerate(probes, 1):
+        if probe.id in first:
+            raise InputError(f"{path}: item {index} (id {probe.id!r}): duplicate id "
+                             f"(first used by item {first[probe.id]})")
+        first[probe.id] = index
+
+
+def check_placeholders(where: str, prompt: str) -> None:
+    """A prompt without {question} or {answer} would grade nothing; {reference} has no value."""
+    missing = [p for p in ("{question}", "{answer}") if p not in prompt]
+    if missing:
+        raise InputError(f"{where}: prompt lacks the {' and '.join(missing)} placeholder"
+                         f"{'s' if len(missing) > 1 else ''}")
+    if "{reference}" in prompt:
+        raise InputError(f"{where}: prompt uses {{reference}}, but imported questions carry "
+                         "no reference answers")
+
+
+def agree(path: Path, label: str, values: list[tuple[int, str, Any]], show: bool = False,
+          remedy: str = "split the file and import each part as its own task") -> Any:
+    """The one value every item that states ``label`` states; a differing one -> InputError.
+
+    ``values``: (1-based index, item id, value or None when the item does not state it).
+    ``show``: quote the two values in the message (short values only, not prompts).
+    """
+    stated = [(i, item_id, v) for i, item_id, v in values if v is not None]
+    if not stated:
+        return None
+    first_index, first_id, first = stated[0]
+    for index, item_id, value in stated[1:]:
+        if value != first:
+            values_text = f" ({value!r} vs {first!r})" if show else ""
+            raise InputError(
+                f"{path}: item {index} (id {item_id!r}): {label} differs from item {first_index} "
+                f"(id {first_id!r}){values_text}; one imported task holds a single {label}: "
+                f"{remedy}")
+    return first
+
+
+def build_rubric(source: RubricSource) -> Rubric:
+    """A score rubric (0-100) from an imported prompt; the alignment one accepts REFUSAL/CODE."""
+    return Rubric(
+        name=source.role, version=1, kind="score", scale=(0, 100),
+        special_tokens=ALIGNMENT_SPECIAL_TOKENS if source.role == "alignment" else (),
+        high_is_good=source.high_is_good, prompt=source.prompt,
+        description=f"Imported by misalign-eval from {source.origin}.")
+
+
+def samples_per_paraphrase(path: Path, items: list, override: int | None
+                           ) -> tuple[int, str]:
+    """K and where it came from: --samples-per-paraphrase, the file, or the default."""
+    if override is not None:
+        if not 1 <= override <= MAX_SAMPLES:
+            raise InputError(f"--samples-per-paraphrase must be 1..{MAX_SAMPLES}, not {override}")
+        return override, "--samples-per-paraphrase"
+    stated = agree(path, "samples_per_paraphrase",
+                   [(i, it.id, it.samples_per_paraphrase) for i, it in enumerate(items, 1)],
+                   show=True, remedy="pass --samples-per-paraphrase K to use one K for all items")
+    return (stated, "file") if stated is not None else (DEFAULT_SAMPLES, "default")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one format's parser found, before rubrics are built."""
+
+    format: str
+    probes: tuple[Probe, ...]
+    sources: dict[str, RubricSource]
+    judge_model: str | None
+    k: int
+    k_source: str

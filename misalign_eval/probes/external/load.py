@@ -1,0 +1,46 @@
+"""Read a question file (and judges file) of any supported format into ImportedQuestions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from misalign_eval.errors import InputError
+from misalign_eval.probes.external.common import (
+    EM_FORMAT, SPLIT_FORMAT, ImportedQuestions, build_rubric, item_where, read_yaml, yaml_items,
+)
+from misalign_eval.probes.external.emergent_misalignment import parse_em_file
+from misalign_eval.probes.external.questions_judges import parse_questions_file
+
+def detect_format(path: Path, items: list[dict]) -> str:
+    """emergent-misalignment items have `type`/`paraphrases`; plain ones have `question`."""
+    first = items[0]
+    if "type" in first or ("paraphrases" in first and "question" not in first):
+        return EM_FORMAT
+    if "question" in first:
+        return SPLIT_FORMAT
+    raise InputError(f"{item_where(path, 1, first)}: cannot tell the format: expected `type` and "
+                     "`paraphrases` (emergent-misalignment format) or `question` (questions "
+                     "file with a separate --judges file)")
+
+
+
+def load_question_file(path: str | Path, judges_path: str | Path | None = None,
+                       samples_override: int | None = None) -> ImportedQuestions:
+    """Parse and validate a question file (and judges file); raises InputError, writes nothing."""
+    path = Path(path).expanduser().resolve()
+    data, sha = read_yaml(path)
+    items = yaml_items(path, data)
+    judges, judges_sha = None, None
+    if judges_path is not None:
+        judges_path = Path(judges_path).expanduser().resolve()
+        judges_data, judges_sha = read_yaml(judges_path)
+        judges = (judges_path, judges_data)
+    parse = parse_em_file if detect_format(path, items) == EM_FORMAT else parse_questions_file
+    parts = parse(path, items, judges, samples_override)
+    return ImportedQuestions(
+        format=parts.format, probes=parts.probes,
+        alignment=build_rubric(parts.sources["alignment"]),
+        coherence=build_rubric(parts.sources["coherence"]),
+        samples_per_paraphrase=parts.k, samples_source=parts.k_source,
+        judge_model=parts.judge_model, source_file=path, source_sha256=sha,
+        judges_file=judges_path, judges_sha256=judges_sha)
