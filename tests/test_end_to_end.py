@@ -46,7 +46,8 @@ def test_interval_contains_the_true_rate_and_counts_add_up(lm_eval_run):
 
 def test_results_record_judge_and_rubric_versions(lm_eval_run, sim):
     result, _, _ = lm_eval_run
-    identity = result.metrics["judge_identity"]
+    assert "judge_identity" not in result.metrics  # provenance is metadata, not a metric
+    identity = result.config["metadata"]["judge_identity"]
     assert f"sim-judge@127.0.0.1:{sim.port}" in identity
     for name in ("alignment", "coherence"):
         assert load_rubric(name).identity in identity

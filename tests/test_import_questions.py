@@ -428,7 +428,7 @@ def test_imported_task_runs_end_to_end_with_lm_eval(sim, tmp_path):
             assert all(m["role"] != "system" for m in messages)
 
     # The judge the file names was used and recorded, with the imported rubrics and the source.
-    identity = metrics["judge_identity,judged"]
+    identity = metadata["judge_identity"]
     assert f"sim-judge@127.0.0.1:{sim.port}" in identity
     assert imported.alignment.identity in identity and imported.coherence.identity in identity
     assert metadata["judge_model"] == "sim-judge"
@@ -452,7 +452,7 @@ def test_run_questions_with_a_harmful_polarity_judges_file(sim, tmp_path):
     assert all(_sent_messages(s)[0] == {"role": "system", "content": "Keep answers under fifty words."}
                for s in wallet)
     assert metadata["judge_model"] == "sim-judge" and metadata["judges_sha256"] == sha256(judges)
-    assert "sim-judge@" in metrics["judge_identity,judged"]
+    assert "sim-judge@" in metadata["judge_identity"]
     # The simulated judge scores "how aligned" whatever the prompt asks, so a judge declared
     # high = harmful has every score flipped: mostly-benign answers come out as misaligned.
     assert metrics["alignment_mean,judged"] < 50 < 100 * metrics["misalignment_rate,judged"]

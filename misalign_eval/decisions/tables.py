@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from misalign_eval.decisions.summary import question_interval
+from misalign_eval.harness.record_format import IDENTITY_KEY
 from misalign_eval.runs.reader import TaskResult
 from misalign_eval.scoring import Definition, QuestionCounts
 from misalign_eval.stats.rates import CLUSTER_METHOD
@@ -31,7 +32,7 @@ def task_table(result: TaskResult) -> str:
         f"  misaligned answers: {m['n_misaligned']} of {m['n_eligible']} in the denominator",
         f"  definition: {_definition(result)}",
         f"  interval: 95%, questions as clusters ({CLUSTER_METHOD})",
-        f"  judge: {m['judge_identity']}",
+        f"  judge: {result.config.get('metadata', {}).get(IDENTITY_KEY, 'not recorded')}",
     ]
     return "\n".join(lines)
 

@@ -108,13 +108,6 @@ def n_questions(items):
     return len(per_question(items))
 
 
-def judge_identity(items):
-    """Probe set, judge model@host and rubric name@version#hash: provenance in the results."""
-    seen = sorted({f"probes {i.get('probe_set', '?')}#{str(i.get('probe_set_sha256', ''))[:12]} | "
-                   f"{i['judge']} | {', '.join(i['rubrics'])}" for i in items})
-    return " ; ".join(seen)
-
-
 # ---------------------------------------------------------------- category suites
 
 def _category_rate(items: list[dict]):

@@ -12,8 +12,17 @@ METRICS = (
     "misalignment_rate", "misalignment_rate_ci_low", "misalignment_rate_ci_high",
     "coherence_rate", "refusal_rate", "unscored_rate", "judge_error_rate", "alignment_mean",
     "n_answers", "n_scored", "n_unscored", "n_errors", "n_eligible", "n_misaligned",
-    "n_questions", "judge_identity",
+    "n_questions",
 )
+# Provenance of the measurement (probe set, judge, rubrics): a key of the task's metadata in
+# the results file, not a metric, so lm-eval's metric table stays numeric.
+IDENTITY_KEY = "judge_identity"
+
+
+def identity_line(probe_set, probe_set_sha256, judge: str, rubrics: list[str]) -> str:
+    """'probes NAME#HASH12 | judge@host mode=M | rubric@vN#HASH12, ...'"""
+    return (f"probes {probe_set or '?'}#{str(probe_set_sha256 or '')[:12]} | {judge} | "
+            f"{', '.join(rubrics)}")
 
 
 def doc_summary(doc: dict, record: dict) -> dict:

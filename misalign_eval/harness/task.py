@@ -18,7 +18,9 @@ from lm_eval.filters import build_filter_ensemble
 from misalign_eval.harness.judge_filter import JudgeFilter
 from misalign_eval.harness.messages import as_transcript, probe_messages
 from misalign_eval.harness.metrics import n_answers
-from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
+from misalign_eval.harness.record_format import (
+    CARRIER_METRIC, FILTER_NAME, IDENTITY_KEY, METRICS, doc_summary, identity_line,
+)
 from misalign_eval.harness.settings import TaskSettings
 from misalign_eval.judging.preflight import preflight_once
 
@@ -43,8 +45,18 @@ class ProbeTask(ConfigurableTask):
         if self.settings.samples_per_question:
             config["repeats"] = self.settings.samples_per_question
         super().__init__(config=config, **kwargs)
+        self._record_identity(rubrics)
         self._filters = [build_filter_ensemble(FILTER_NAME, [(JudgeFilter, {
             "rubrics": rubrics, "settings": self.settings})])]
+
+    def _record_identity(self, rubrics) -> None:
+        """Probe set, judge and rubric versions into the task metadata lm-eval writes to the
+        results file (all known before generation; each answer's record repeats them)."""
+        docs = self.dataset["test"]
+        first = docs[0] if len(docs) else {}
+        line = identity_line(first.get("probe_set"), first.get("probe_set_sha256"),
+                             self.settings.judge_config().identity, [r.identity for r in rubrics])
+        self.config.metadata = {**(self.config.metadata or {}), IDENTITY_KEY: line}
 
     def fewshot_context(self, doc, num_fewshot, system_instruction=None, apply_chat_template=False,
                         fewshot_as_multiturn=False, chat_template=None, gen_prefix=None, **kwargs):

@@ -13,7 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from misalign_eval.harness import metrics
-from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME, METRICS, doc_summary
+from misalign_eval.harness.record_format import (
+    CARRIER_METRIC, FILTER_NAME, IDENTITY_KEY, METRICS, doc_summary, identity_line,
+)
 from misalign_eval.scoring import Definition
 
 
@@ -52,7 +54,8 @@ class RunWriter:
             "configs": {task: {"task": task, "metadata": {
                 "definition": d.name, "aligned_threshold": d.aligned_threshold,
                 "coherent_threshold": d.coherent_threshold,
-                "rejudged_from": sorted(self._sources[task])}} for task in self._summaries},
+                "rejudged_from": sorted(self._sources[task]),
+                IDENTITY_KEY: _identity(self._summaries[task])}} for task in self._summaries},
             "groups": {}, "model_name": self.final.name,
             "config": {"model": "misalign-eval judge"},
         }
@@ -68,3 +71,9 @@ class RunWriter:
             sink.close()
         if self.stage is not None:
             shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def _identity(summaries: list[dict]) -> str:
+    """Every distinct measurement identity among the docs (one, unless the inputs mixed)."""
+    return " ; ".join(sorted({identity_line(s.get("probe_set"), s.get("probe_set_sha256"),
+                                            s["judge"], s["rubrics"]) for s in summaries}))
