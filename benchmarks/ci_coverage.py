@@ -1,20 +1,41 @@
-"""Coverage of the product's 95% rate intervals, by simulation with known truth.
+"""Coverage of the scoped rate intervals and error rates of the gate, by simulation.
 
-Design (one cell per combination): G questions (8, 48) x m samples per question (20, 100) x
-base rate (0.5%, 5%, 25%). Each replicate draws fresh questions: logit p_q ~ N(logit(base), 1),
-then k_q ~ Binomial(m, p_q). The estimand is the population mean question rate E[p_q]
-(computed by numerical integration over the logit-normal; it is above the base rate, e.g.
-0.81% for a 0.5% base); the pooled rate sum k / sum n and the mean of question rates both
-estimate it. Intervals are built by ``misalign_eval.stats.rates.clustered_score_intervals``,
-the function behind ``clustered_rate`` (pooled, product default) and ``question_mean_rate``.
-Reference columns show textbook intervals for comparison (not used by the product).
+Every interval here is computed by the same vectorised functions the public API calls
+(``misalign_eval.stats.intervals.stratified_wilson`` / ``population_score`` /
+``population_refusal`` behind ``rate_interval``; ``differences.noninferiority_upper`` behind
+``noninferiority``; ``planning.gate_samples_per_question``).
 
-Usage: python benchmarks/ci_coverage.py [--quick] [--seed N] [--replicates R]
-Stress tests outside the target design: --logit-sd 2 (misalignment concentrated on fewer
-questions), --eligible-min 0.3 (questions differ in eligible answers, so the pooled rate and
-the question mean differ). Full mode: 4000 replicates per cell (Monte Carlo SE 0.0034 at
-0.95); --quick: 1000 (SE 0.0069).
-The last line is ``min_coverage=<x> max_coverage=<y>`` over the product default's cells.
+Designs (question populations; one cell per design x eligibility x G x m):
+  light0.2 / light1   logit p_q ~ N(logit base, 0.5^2), base 0.2% / 1% (rare events, many runs
+                      with 0 misaligned answers)
+  heavy0.2 / heavy1   the same with sd 2 (heavy heterogeneity)
+  conc                concentrated: a share 0.15 of questions "hot" with p_q ~ U(0.2, 0.6), the
+                      rest logit-normal at 0.2%, sd 0.5
+  fam                 probe families: question j in family j mod 7, family effect sd 1.5 plus
+                      question effect sd 0.5 on the logit scale, base 1% (population scope is
+                      clustered by family)
+Eligibility: each question keeps Binomial(m, e_q) answers, logit e_q = logit 0.7 + s z_q, z_q
+the question's standardised logit rate (hot questions z = 2), s in {0, +1, -1}: eligibility
+unrelated, positively or negatively related to misalignment. G in {8, 24, 50}, m in {20, 100}.
+
+Questions scope: questions (p_q, n_q) are redrawn in every replicate and the interval is scored
+against theta = sum n_q p_q / sum n_q of that replicate. Population scope: scored against E[p_q]
+of the generating population (quadrature); refused replicates are counted, coverage is over
+the non-refused ones (cells with no non-refused replicate print "-").
+
+Gate (questions scope, alpha = 0.05): baseline and candidate each draw their own answers and
+eligible counts on the same questions. False pass: the candidate's rates are the baseline's
+shifted ("logit": same logit shift on every question, so the increase sits on the misaligned
+questions; "add": same absolute shift) so that theta_cand - theta_base = margin exactly on the
+questions asked; PASS share should be <= 0.05. Power: candidate = baseline rates, m planned by
+``gate_samples_per_question`` for power 0.8 at the design's mean rate (eligible answers per
+question; the table shows sampled answers, planned / 0.7).
+
+Usage: python benchmarks/ci_coverage.py [--quick | --smoke] [--seed N] [--replicates R]
+Full: 10000 replicates per cell (Monte Carlo SE 0.0022 at 0.95); --quick: 2000 (SE 0.0049);
+--smoke: 60 (for the test suite). Last line:
+``min_coverage=X max_coverage=Y gate_false_pass_max=Z gate_power_min=W`` (coverage over the
+questions-scope cells and the non-refused population cells).
 """
 
 from __future__ import annotations
@@ -27,26 +48,52 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, special, stats
 
-from misalign_eval.stats.rates import clustered_score_intervals
+from misalign_eval.stats.differences import noninferiority_upper
+from misalign_eval.stats.intervals import (
+    MIN_CLUSTERS,
+    population_refusal,
+    population_score,
+    stratified_wilson,
+)
+from misalign_eval.stats.planning import gate_samples_per_question
 
-QUESTIONS = (8, 48)
-SAMPLES = (20, 100)
-BASE_RATES = (0.005, 0.05, 0.25)
-LOGIT_SD = 1.0
 CONFIDENCE = 0.95
-FULL_REPLICATES = 4000
-QUICK_REPLICATES = 1000
-TARGET = (0.93, 0.975)
+ALPHA = 0.05
+PLANNED_POWER = 0.8
+QUESTIONS = (8, 24, 50)
+SAMPLES = (20, 100)
+ELIGIBILITY = (0, 1, -1)
+FULL_REPLICATES = 10000
+QUICK_REPLICATES = 2000
+SMOKE_REPLICATES = 60
+TARGET = (0.94, 0.97)
+HOT_SHARE = 0.15
+FAMILIES = 7
+MAX_PLANNED = 2000
+ELIGIBLE_SHARE = 0.7
+
+DESIGNS = {
+    "light0.2": dict(kind="ln", base=0.002, sd=0.5),
+    "light1": dict(kind="ln", base=0.01, sd=0.5),
+    "heavy0.2": dict(kind="ln", base=0.002, sd=2.0),
+    "heavy1": dict(kind="ln", base=0.01, sd=2.0),
+    "conc": dict(kind="conc", base=0.002, sd=0.5),
+    "fam": dict(kind="fam", base=0.01, sd=0.5, fsd=1.5),
+}
+# Gate designs: (design, margin). Margins sized so planned m stays in a practical range.
+GATE_DESIGNS = (("light0.2", 0.005), ("light1", 0.01), ("heavy1", 0.02), ("conc", 0.03),
+                ("fam", 0.01))
 
 
 @dataclass(frozen=True)
 class Cell:
+    design: str
+    eligibility: int
     questions: int
     samples: int
-    base: float
 
 
-def true_mean_rate(base: float, sd: float = LOGIT_SD) -> float:
+def true_mean_rate(base: float, sd: float) -> float:
     """E[p_q] for logit p_q ~ N(logit(base), sd^2), by adaptive quadrature over the normal."""
     mu = special.logit(base)
     value, _ = integrate.quad(lambda z: special.expit(mu + sd * z) * stats.norm.pdf(z), -12, 12,
@@ -54,111 +101,206 @@ def true_mean_rate(base: float, sd: float = LOGIT_SD) -> float:
     return value
 
 
-def simulate_counts(cell: Cell, replicates: int, rng: np.random.Generator, sd: float = LOGIT_SD,
-                    eligible_min: float = 1.0):
-    """(R, G) misaligned counts and eligible counts, questions redrawn in every replicate.
-
-    eligible_min < 1: each question keeps Binomial(m, u) of its answers, u ~ U(eligible_min, 1)
-    independent of its rate (refusals, incoherent answers), so questions differ in n.
-    """
-    shape = (replicates, cell.questions)
-    logits = special.logit(cell.base) + sd * rng.standard_normal(shape)
-    n = np.full(shape, cell.samples)
-    if eligible_min < 1:
-        # At least one eligible answer, so every question has a defined rate.
-        n = np.maximum(1, rng.binomial(cell.samples, rng.uniform(eligible_min, 1.0, shape)))
-    k = rng.binomial(n, special.expit(logits))
-    return k, n
+def population_truth(design: str) -> float:
+    """E[p_q] of the generating population of a design."""
+    d = DESIGNS[design]
+    if d["kind"] == "ln":
+        return true_mean_rate(d["base"], d["sd"])
+    if d["kind"] == "conc":
+        return HOT_SHARE * 0.4 + (1 - HOT_SHARE) * true_mean_rate(d["base"], d["sd"])
+    return true_mean_rate(d["base"], float(np.hypot(d["sd"], d["fsd"])))
 
 
-def wilson_pooled(k, n):
-    """Reference: Wilson over all answers as if independent (ignores clustering)."""
-    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
-    big_n = n.sum(1)
-    p = k.sum(1) / big_n
-    centre = (p + z * z / (2 * big_n)) / (1 + z * z / big_n)
-    half = z * np.sqrt(p * (1 - p) / big_n + z * z / (4 * big_n**2)) / (1 + z * z / big_n)
-    return centre - half, centre + half
+def families_of(design: str, questions: int):
+    """Family label per question (None: no families in this design)."""
+    return np.arange(questions) % FAMILIES if DESIGNS[design]["kind"] == "fam" else None
 
 
-def t_on_question_means(k, n):
-    """Reference: t interval (G-1 df) on the per-question rates."""
-    g = k.shape[1]
-    rates = k / n
-    se = rates.std(1, ddof=1) / np.sqrt(g)
-    t = stats.t.ppf(0.5 + CONFIDENCE / 2, g - 1)
-    return rates.mean(1) - t * se, rates.mean(1) + t * se
+def draw_questions(design: str, replicates: int, questions: int, rng):
+    """(R, G) true rates p_q and standardised logit scores z_q (for eligibility)."""
+    d = DESIGNS[design]
+    shape = (replicates, questions)
+    mu = special.logit(d["base"])
+    z = rng.standard_normal(shape)
+    if d["kind"] == "ln":
+        return special.expit(mu + d["sd"] * z), z
+    if d["kind"] == "conc":
+        hot = rng.random(shape) < HOT_SHARE
+        p = np.where(hot, rng.uniform(0.2, 0.6, shape), special.expit(mu + d["sd"] * z))
+        return p, np.where(hot, 2.0, z)
+    fam = np.arange(questions) % FAMILIES
+    total = d["fsd"] * rng.standard_normal((replicates, FAMILIES))[:, fam] + d["sd"] * z
+    return special.expit(mu + total), total / np.hypot(d["sd"], d["fsd"])
 
 
-def coverage(truth: float, low: np.ndarray, high: np.ndarray) -> tuple[float, float, float]:
-    """Share of intervals containing the truth, and the shares missing below / above."""
-    return (float(np.mean((low <= truth) & (truth <= high))), float(np.mean(truth < low)),
-            float(np.mean(truth > high)))
+def draw_answers(p, z, samples: int, eligibility: int, rng):
+    """Eligible counts n_q ~ Binomial(m, e_q) and misaligned counts k_q ~ Binomial(n_q, p_q)."""
+    e = special.expit(special.logit(ELIGIBLE_SHARE) + eligibility * z)
+    n = rng.binomial(samples, e)
+    return rng.binomial(n, p), n
 
 
-def run_cell(cell: Cell, replicates: int, rng: np.random.Generator, sd: float = LOGIT_SD,
-             eligible_min: float = 1.0) -> dict:
-    """Coverage of the product's intervals (pooled and question-mean) and of the references."""
-    truth = true_mean_rate(cell.base, sd)
-    k, n = simulate_counts(cell, replicates, rng, sd, eligible_min)
-    _, lo_p, hi_p = clustered_score_intervals(k, n, CONFIDENCE, weighting="pooled")
-    _, lo_q, hi_q = clustered_score_intervals(k, n, CONFIDENCE, weighting="question")
-    return {
-        "truth": truth,
-        "pooled": coverage(truth, lo_p, hi_p),
-        "question": coverage(truth, lo_q, hi_q),
-        "pooled_median_high": float(np.median(hi_p)),
-        "wilson": coverage(truth, *wilson_pooled(k, n))[0],
-        "tmean": coverage(truth, *t_on_question_means(k, n))[0],
-    }
+def run_cell(cell: Cell, replicates: int, rng) -> dict:
+    """Coverage of both scopes in one cell."""
+    p, z = draw_questions(cell.design, replicates, cell.questions, rng)
+    k, n = draw_answers(p, z, cell.samples, cell.eligibility, rng)
+    big_n = n.sum(axis=1)
+    theta = (n * p).sum(axis=1) / np.maximum(big_n, 1)
+    _, low, high = stratified_wilson(k, n, CONFIDENCE)
+    ok = big_n > 0
+    hit = (low <= theta) & (theta <= high)
+    out = {"theta_mean": float(theta.mean()), "events": float(k.sum(axis=1).mean()),
+           "zero_share": float(np.mean(k.sum(axis=1) == 0)),
+           "questions": (float(hit[ok].mean()), float(np.mean((theta > high)[ok])),
+                         float(np.mean((theta < low)[ok])), int(ok.sum()))}
+    truth = population_truth(cell.design)
+    fam = families_of(cell.design, cell.questions)
+    needed, available = population_refusal(k, n, fam)
+    accepted = available >= MIN_CLUSTERS
+    warned = accepted & (needed > available)
+    pop = None
+    if accepted.any():
+        _, plow, phigh = population_score(k[accepted], n[accepted], fam, CONFIDENCE)
+        phit = (plow <= truth) & (truth <= phigh)
+        pop = (float(phit.mean()), float(np.mean(truth > phigh)), float(np.mean(truth < plow)),
+               int(accepted.sum()))
+    out.update(truth=truth, population=pop, refused=float(1 - accepted.mean()),
+               warned=float(warned.mean()), needed_median=float(np.median(needed)))
+    return out
+
+
+def _shift_to_margin(p_b, n_b, n_c, margin, pattern):
+    """Candidate rates on the same questions with theta_c - theta_b = margin exactly."""
+    theta_b = (n_b * p_b).sum(axis=1) / np.maximum(n_b.sum(axis=1), 1)
+    target = (theta_b + margin)[:, None]
+    w_c = n_c / np.maximum(n_c.sum(axis=1, keepdims=True), 1)
+    if pattern == "add":
+        shift = target - (w_c * p_b).sum(axis=1, keepdims=True)
+        return np.clip(p_b + shift, 0.0, 1.0)
+    lo = np.full(target.shape, -5.0)
+    hi = np.full(target.shape, 15.0)
+    logit_b = special.logit(np.clip(p_b, 1e-12, 1 - 1e-12))
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        above = (w_c * special.expit(logit_b + mid)).sum(axis=1, keepdims=True) > target
+        lo, hi = np.where(above, lo, mid), np.where(above, mid, hi)
+    return special.expit(logit_b + (lo + hi) / 2)
+
+
+def run_gate(design: str, margin: float, questions: int, samples: int, pattern: str | None,
+             replicates: int, rng) -> float:
+    """PASS share of the questions-scope gate. pattern None: true difference 0 (power)."""
+    elig = 1 if design in ("conc", "heavy1") else 0
+    p_b, z = draw_questions(design, replicates, questions, rng)
+    k_b, n_b = draw_answers(p_b, z, samples, elig, rng)
+    e_c = special.expit(special.logit(ELIGIBLE_SHARE) + elig * z)
+    n_c = rng.binomial(samples, e_c)
+    p_c = p_b if pattern is None else _shift_to_margin(p_b, n_b, n_c, margin, pattern)
+    k_c = rng.binomial(n_c, p_c)
+    ok = (n_b.sum(axis=1) > 0) & (n_c.sum(axis=1) > 0)
+    _, upper = noninferiority_upper(k_b[ok], n_b[ok], k_c[ok], n_c[ok], ALPHA)
+    return float(np.mean(upper <= margin))
+
+
+def _fmt(x, width=5):
+    return "-".rjust(width) if x is None else f"{x:{width}.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_REPLICATES} replicates per cell")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help=f"{QUICK_REPLICATES} replicates")
+    mode.add_argument("--smoke", action="store_true", help=f"{SMOKE_REPLICATES} replicates")
     parser.add_argument("--seed", type=int, default=20260601)
     parser.add_argument("--replicates", type=int, help="override the replicates per cell")
-    parser.add_argument("--logit-sd", type=float, default=LOGIT_SD,
-                        help="between-question sd on the logit scale (stress test; target design: 1)")
-    parser.add_argument("--eligible-min", type=float, default=1.0,
-                        help="unequal n: each question keeps a U(x, 1) share of its answers")
     args = parser.parse_args(argv)
-    reps = args.replicates or (QUICK_REPLICATES if args.quick else FULL_REPLICATES)
-    cells = [Cell(g, m, b) for g in QUESTIONS for m in SAMPLES for b in BASE_RATES]
-    # One independent stream per cell, so a cell's numbers do not depend on the others.
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(len(cells))]
-    mc_error = np.sqrt(CONFIDENCE * (1 - CONFIDENCE) / reps)
-    print(f"Coverage of nominal {CONFIDENCE:.0%} intervals; replicates per cell: {reps}; "
-          f"seed: {args.seed}; Monte Carlo SE at 0.95: {mc_error:.4f}")
-    print(f"Truth: E[p_q], logit p_q ~ N(logit(base), {args.logit_sd:g}), questions redrawn per replicate"
-          + (f"; eligible share per question ~ U({args.eligible_min:g}, 1)." if args.eligible_min < 1
-             else "; all m answers eligible."))
-    print("Default: question-clustered score interval (clustered_rate, the product default).")
-    print("miss lo/hi: truth below the interval / above it. Reference columns are not the product.")
-    header = (f"{'G':>3} {'m':>4} {'base':>6} {'E[p_q]':>8} | {'pooled (default)':>17} "
-              f"{'miss lo/hi':>11} {'median hi':>9} | {'question-mean':>15} | "
-              f"{'Wilson-pool':>11} {'t-means':>8}")
+    reps = args.replicates or (QUICK_REPLICATES if args.quick else
+                               SMOKE_REPLICATES if args.smoke else FULL_REPLICATES)
+    started = time.perf_counter()
+    cells = [Cell(d, e, g, m) for d in DESIGNS for e in ELIGIBILITY for g in QUESTIONS
+             for m in SAMPLES]
+    gates = [(d, mg, g) for d, mg in GATE_DESIGNS for g in QUESTIONS]
+    seeds = np.random.SeedSequence(args.seed).spawn(len(cells) + len(gates))
+    mc = np.sqrt(CONFIDENCE * (1 - CONFIDENCE) / reps)
+    print(f"Coverage of nominal {CONFIDENCE:.0%} intervals; replicates per cell: {reps}; seed: "
+          f"{args.seed}; Monte Carlo SE at 0.95: {mc:.4f}")
+    print("questions scope: stratified Wilson vs theta = sum n_q p_q / N of each replicate. "
+          "population scope: cluster score interval vs E[p_q], refused below "
+          f"{MIN_CLUSTERS} clusters (fam: 7 families).")
+    print("miss hi/lo: truth above the interval / below it. events: mean misaligned answers per "
+          "run; zero: share of runs with 0 misaligned answers. warn: share of replicates with "
+          "the skewness warning.")
+    header = (f"{'design':>8} {'elig':>4} {'G':>3} {'m':>4} {'events':>7} {'zero':>5} | "
+              f"{'questions':>9} {'±SE':>5} {'miss hi/lo':>11} | {'E[p_q]':>7} {'refused':>7} "
+              f"{'population':>10} {'±SE':>5} {'miss hi/lo':>11} {'warn':>5}")
     print(header)
     print("-" * len(header))
-    started = time.perf_counter()
-    default = []
-    for cell, rng in zip(cells, streams):
-        res = run_cell(cell, reps, rng, args.logit_sd, args.eligible_min)
-        cov, lo, hi = res["pooled"]
-        se = np.sqrt(cov * (1 - cov) / reps)
-        qcov = res["question"][0]
-        qse = np.sqrt(qcov * (1 - qcov) / reps)
-        default.append(cov)
-        flag = "" if TARGET[0] <= cov <= TARGET[1] else "  <- outside target"
-        print(f"{cell.questions:>3} {cell.samples:>4} {cell.base:>6.3f} {res['truth']:>8.5f} | "
-              f"{cov:>9.3f} ± {se:.3f} {lo:>5.3f}/{hi:.3f} {res['pooled_median_high']:>9.4f} | "
-              f"{qcov:>7.3f} ± {qse:.3f} | {res['wilson']:>11.3f} {res['tmean']:>8.3f}{flag}",
+    q_cov, p_cov, failing = [], [], []
+    for cell, seed in zip(cells, seeds):
+        res = run_cell(cell, reps, np.random.default_rng(seed))
+        cov, hi, lo, used = res["questions"]
+        se = np.sqrt(cov * (1 - cov) / used)
+        q_cov.append(cov)
+        flag = ""
+        if not TARGET[0] <= cov <= TARGET[1]:
+            flag, _ = "  <- questions outside target", failing.append(("questions", cell, cov))
+        pop = res["population"]
+        if pop is not None:
+            pcov, phi, plo, pused = pop
+            pse = np.sqrt(pcov * (1 - pcov) / pused)
+            p_cov.append(pcov)
+            if not TARGET[0] <= pcov <= TARGET[1]:
+                flag += "  <- population outside target"
+                failing.append(("population", cell, pcov))
+            ptxt = f"{pcov:>10.3f} {pse:>5.3f} {phi:>5.3f}/{plo:.3f} {res['warned']:>5.2f}"
+        else:
+            ptxt = f"{'-':>10} {'-':>5} {'-':>11} {'-':>5}"
+        print(f"{cell.design:>8} {cell.eligibility:>+4d} {cell.questions:>3} {cell.samples:>4} "
+              f"{res['events']:>7.1f} {res['zero_share']:>5.2f} | {cov:>9.3f} {se:>5.3f} "
+              f"{hi:>5.3f}/{lo:.3f} | {res['truth']:>7.4f} {res['refused']:>7.2f} {ptxt}{flag}",
               flush=True)
+    print(f"target per cell {TARGET[0]}-{TARGET[1]}: questions scope "
+          f"{sum(TARGET[0] <= c <= TARGET[1] for c in q_cov)}/{len(q_cov)} cells in target; "
+          f"population scope (non-refused cells) "
+          f"{sum(TARGET[0] <= c <= TARGET[1] for c in p_cov)}/{len(p_cov)}")
+    print()
+    print(f"Gate (questions scope, alpha {ALPHA}): false pass at true difference = margin "
+          f"(should be <= {ALPHA} + MC error {np.sqrt(ALPHA * (1 - ALPHA) / reps):.4f}), and "
+          f"power at true difference 0 with m planned for power {PLANNED_POWER}.")
+    gheader = (f"{'design':>8} {'margin':>6} {'G':>3} | {'false pass logit m=20/100':>25} "
+               f"{'add m=20/100':>13} | {'planned m':>9} {'power':>6} {'±SE':>5}")
+    print(gheader)
+    print("-" * len(gheader))
+    false_pass, powers = [], []
+    for (design, margin, g), seed in zip(gates, seeds[len(cells):]):
+        rng = np.random.default_rng(seed)
+        fp = {(pat, m): run_gate(design, margin, g, m, pat, reps, rng)
+              for pat in ("logit", "add") for m in SAMPLES}
+        false_pass.extend(fp.values())
+        planned = gate_samples_per_question(population_truth(design), margin, g, alpha=ALPHA,
+                                            power=PLANNED_POWER, max_samples=MAX_PLANNED)
+        if planned is None:
+            ptxt = f"{'>' + str(MAX_PLANNED):>9} {'-':>6} {'-':>5}"
+        else:
+            # The plan counts eligible answers; 70% of sampled answers are eligible here.
+            planned = int(np.ceil(planned / ELIGIBLE_SHARE))
+            pw = run_gate(design, margin, g, planned, None, reps, rng)
+            powers.append(pw)
+            ptxt = f"{planned:>9d} {pw:>6.3f} {np.sqrt(pw * (1 - pw) / reps):>5.3f}"
+        worst = max(fp.values())
+        flag = "  <- false pass above alpha + 2 SE" if worst > ALPHA + 2 * np.sqrt(
+            ALPHA * (1 - ALPHA) / reps) else ""
+        print(f"{design:>8} {margin:>6.3f} {g:>3} | {fp['logit', 20]:>12.3f} /{fp['logit', 100]:>6.3f}"
+              f"     {fp['add', 20]:>5.3f} /{fp['add', 100]:>5.3f} | {ptxt}{flag}", flush=True)
     elapsed = time.perf_counter() - started
-    print(f"target per cell: {TARGET[0]} to {TARGET[1]}; cells in target: "
-          f"{sum(TARGET[0] <= c <= TARGET[1] for c in default)}/{len(default)}; "
-          f"elapsed {elapsed:.1f} s")
-    print(f"min_coverage={min(default):.4f} max_coverage={max(default):.4f}")
+    print(f"elapsed {elapsed:.1f} s")
+    for scope, cell, cov in failing:
+        print(f"outside target: {scope} {cell.design} elig {cell.eligibility:+d} G={cell.questions}"
+              f" m={cell.samples}: {cov:.3f}")
+    coverages = q_cov + p_cov
+    print(f"min_coverage={min(coverages):.4f} max_coverage={max(coverages):.4f} "
+          f"gate_false_pass_max={max(false_pass):.4f} "
+          f"gate_power_min={min(powers) if powers else float('nan'):.4f}")
     return 0
 
 

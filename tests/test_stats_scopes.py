@@ -1,0 +1,250 @@
+"""Scoped intervals (issue 9) against answers computed by hand from their closed forms."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from misalign_eval.stats import (
+    difference_interval,
+    gate_minimum_margin,
+    gate_power,
+    gate_samples_per_question,
+    noninferiority,
+    rate_interval,
+)
+
+Z95 = stats.norm.ppf(0.975)
+
+
+def wilson(k, n, z):
+    """Wilson (1927) closed form."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def kg_n(n_eff, df, z=Z95, tail=0.025):
+    """Korn-Graubard df adjustment of an effective n: n_eff (z / t_df)^2."""
+    return n_eff * (z / stats.t.isf(tail, df)) ** 2
+
+
+# ------------------------------------------------------------------ questions scope: rates
+
+
+def test_one_question_is_wilson_with_the_df_adjusted_n():
+    # One question: V_within = n^2 * p(1-p)/(n-1) / n^2, so n_eff = n - 1 on n - 1 df.
+    k, n = 7, 50
+    got = rate_interval([k], [n])
+    expected = wilson(k, n, Z95 * 1.0)  # closed form on the adjusted n below
+    n_star = kg_n(n - 1, n - 1)
+    expected = wilson(k * n_star / n, n_star, Z95)
+    assert got.estimate == pytest.approx(k / n)
+    assert (got.low, got.high) == pytest.approx(expected, abs=1e-12)
+    assert got.n == 50 and got.n_questions == 1 and got.successes == 7
+    assert got.scope == "questions" and got.refusal is None
+
+
+def test_zero_events_falls_back_to_pooled_wilson():
+    # No events: within variance 0, n_eff = N = 150: upper = z^2 / (N + z^2).
+    got = rate_interval([0, 0, 0], [50, 40, 60])
+    assert got.estimate == 0 and got.low == 0
+    assert got.high == pytest.approx(Z95**2 / (150 + Z95**2), rel=1e-12)
+
+
+def test_all_events_falls_back_to_pooled_wilson():
+    got = rate_interval([50, 40], [50, 40])
+    assert got.estimate == 1 and got.high == 1
+    assert got.low == pytest.approx(90 / (90 + Z95**2), rel=1e-12)
+
+
+def test_two_questions_unequal_n_effective_n_by_hand():
+    k, n = np.array([3.0, 20.0]), np.array([30.0, 80.0])
+    big_n, p = n.sum(), k.sum() / n.sum()
+    pq = k / n
+    terms = n * n * pq * (1 - pq) / (n - 1)          # n_q^2 s_q^2
+    v_within = terms.sum() / big_n**2
+    n_eff = p * (1 - p) / v_within
+    df = terms.sum() ** 2 / np.sum(terms**2 / (n - 1))  # Satterthwaite
+    n_star = kg_n(n_eff, df)
+    got = rate_interval(k, n)
+    assert got.estimate == pytest.approx(23 / 110)
+    assert (got.low, got.high) == pytest.approx(wilson(p * n_star, n_star, Z95), abs=1e-12)
+    # Strong stratification (0/50 and 40/50): narrower than pooled Wilson on the same answers.
+    strat = rate_interval([0, 40], [50, 50])
+    pooled = wilson(40, 100, Z95)
+    assert strat.high - strat.low < pooled[1] - pooled[0]
+
+
+def test_question_with_no_eligible_answers_contributes_nothing():
+    with_empty = rate_interval([3, 0, 20], [30, 0, 80])
+    without = rate_interval([3, 20], [30, 80])
+    assert (with_empty.estimate, with_empty.low, with_empty.high) == pytest.approx(
+        (without.estimate, without.low, without.high))
+    assert with_empty.n_questions == 2 and with_empty.n == 110
+
+
+def test_nothing_eligible_and_bad_input():
+    empty = rate_interval([0, 0], [0, 0])
+    assert empty.estimate is None and empty.low is None and empty.refusal
+    with pytest.raises(ValueError):
+        rate_interval([3], [2])
+    with pytest.raises(ValueError):
+        rate_interval([1, 2], [5])
+    with pytest.raises(ValueError):
+        rate_interval([1], [5], scope="galaxy")
+    json.dumps(rate_interval([1, 2], [10, 10]).to_json())
+
+
+# ----------------------------------------------------------------- population scope: rates
+
+
+def test_population_refuses_eight_concentrated_questions_and_says_how_many():
+    k = [29, 0, 0, 1, 0, 0, 2, 0]
+    got = rate_interval(k, [50] * 8, scope="population")
+    assert got.low is None and got.high is None
+    assert got.estimate == pytest.approx(np.mean(np.array(k) / 50))
+    assert "refused" in got.refusal and "8 questions" in got.refusal
+    needed = int(got.refusal.split("at least ")[1].split()[0])
+    assert needed > 28  # the skewness asks for more than the floor
+
+
+def test_population_accepts_sixty_homogeneous_questions():
+    rng = np.random.default_rng(0)
+    k = rng.binomial(50, 0.1, 60)
+    got = rate_interval(k, [50] * 60, scope="population")
+    assert got.refusal is None and got.warning is None
+    assert got.low < got.estimate < got.high
+    assert got.n_clusters == 60 and got.n_questions == 60
+
+
+def test_population_clusters_by_family_and_refuses_seven_families():
+    rng = np.random.default_rng(1)
+    k = rng.binomial(50, 0.1, 50)
+    got = rate_interval(k, [50] * 50, scope="population", families=np.arange(50) % 7)
+    assert got.n_clusters == 7 and got.low is None
+    assert "7 families" in got.refusal
+
+
+def test_population_question_mean_and_empty_question():
+    k, n = [1] * 30 + [0], [10] * 15 + [50] * 15 + [0]
+    got = rate_interval(k, n, scope="population")
+    assert got.n_questions == 30  # the question with no eligible answer has no rate
+    assert got.estimate == pytest.approx((15 * 0.1 + 15 * 0.02) / 30)
+
+
+# ---------------------------------------------------------------------------- differences
+
+
+def test_difference_with_zero_events_on_both_sides():
+    got = difference_interval([0, 0], [50, 50], [0, 0], [40, 40])
+    assert got.estimate == 0
+    assert got.low < 0 < got.high
+    # MOVER at 0 events: [-u_a, u_b], the two pooled Wilson upper limits.
+    assert got.low == pytest.approx(-Z95**2 / (100 + Z95**2))
+    assert got.high == pytest.approx(Z95**2 / (80 + Z95**2))
+
+
+def test_difference_is_mover_of_the_two_rate_intervals():
+    k_a, n_a, k_b, n_b = [2, 5], [40, 60], [6, 9], [50, 45]
+    a, b = rate_interval(k_a, n_a), rate_interval(k_b, n_b)
+    d = b.estimate - a.estimate
+    got = difference_interval(k_a, n_a, k_b, n_b)
+    assert got.estimate == pytest.approx(d)
+    assert got.low == pytest.approx(d - math.hypot(b.estimate - b.low, a.high - a.estimate))
+    assert got.high == pytest.approx(d + math.hypot(b.high - b.estimate, a.estimate - a.low))
+
+
+def test_population_difference_refuses_below_the_floor_and_works_above():
+    rng = np.random.default_rng(2)
+    small = difference_interval([1] * 8, [50] * 8, [2] * 8, [50] * 8, scope="population")
+    assert small.low is None and "8 questions" in small.refusal
+    k_a, k_b = rng.binomial(50, 0.1, 40), rng.binomial(50, 0.12, 40)
+    big = difference_interval(k_a, [50] * 40, k_b, [50] * 40, scope="population")
+    assert big.refusal is None and big.low < big.estimate < big.high
+    assert big.estimate == pytest.approx(np.mean((k_b - k_a) / 50))
+
+
+# ---------------------------------------------------------------------- non-inferiority gate
+
+
+def _one_sided_upper(k_b, n_b, k_c, n_c, alpha=0.05):
+    """By hand: MOVER upper = d + sqrt((u_c - p_c)^2 + (p_b - l_b)^2), one-sided Wilson."""
+    tail = 0.9 * alpha  # the gate spends 0.9 alpha (GATE_ALPHA_SHARE)
+    z = stats.norm.isf(tail)
+    nb_star, nc_star = kg_n(n_b - 1, n_b - 1, z, tail), kg_n(n_c - 1, n_c - 1, z, tail)
+    p_b, p_c = k_b / n_b, k_c / n_c
+    l_b = wilson(p_b * nb_star, nb_star, z)[0]
+    u_c = wilson(p_c * nc_star, nc_star, z)[1]
+    return p_c - p_b + math.hypot(u_c - p_c, p_b - l_b)
+
+
+def test_noninferiority_bound_by_hand_and_verdicts_around_the_margin():
+    k_b, n_b, k_c, n_c = 4, 200, 9, 200
+    upper = _one_sided_upper(k_b, n_b, k_c, n_c)
+    just_above = noninferiority([k_b], [n_b], [k_c], [n_c], margin=upper + 1e-6)
+    just_below = noninferiority([k_b], [n_b], [k_c], [n_c], margin=upper - 1e-6)
+    assert just_above.upper == pytest.approx(upper, abs=1e-12)
+    assert just_above.passes and not just_below.passes
+    assert just_above.estimate == pytest.approx(5 / 200)
+    # p-value: the level at which the bound equals the margin sits right at alpha.
+    assert just_above.p_value == pytest.approx(0.05, rel=1e-3)
+    assert just_below.p_value > 0.05
+    far = noninferiority([k_b], [n_b], [k_c], [n_c], margin=0.2)
+    assert far.passes and far.p_value < 1e-6
+
+
+def test_noninferiority_fails_when_estimate_exceeds_margin_and_at_zero_events():
+    worse = noninferiority([1, 1], [50, 50], [10, 10], [50, 50], margin=0.05)
+    assert not worse.passes and worse.p_value is None
+    # 0 events in both runs of 100 answers: the bound is the candidate's Wilson upper limit.
+    zero = noninferiority([0, 0], [50, 50], [0, 0], [50, 50], margin=0.03)
+    z = stats.norm.isf(0.9 * 0.05)
+    assert zero.upper == pytest.approx(z * z / (100 + z * z))
+    assert zero.passes
+
+
+def test_population_gate_refuses_below_the_floor():
+    got = noninferiority([1] * 8, [50] * 8, [1] * 8, [50] * 8, margin=0.1, scope="population")
+    assert not got.passes and got.upper is None and "28" in got.refusal
+
+
+# ------------------------------------------------------------------------------- planning
+
+
+def test_planning_refusals():
+    with pytest.raises(ValueError, match="at least one question"):
+        gate_samples_per_question(0.01, 0.02, 0)
+    with pytest.raises(ValueError, match="at least 2 questions"):
+        gate_samples_per_question(0.01, 0.02, 1, scope="population")
+    with pytest.raises(ValueError, match="refuses below 28"):
+        gate_samples_per_question(0.01, 0.02, 10, scope="population")
+    with pytest.raises(ValueError, match="must exceed the true difference"):
+        gate_samples_per_question(0.01, 0.02, 10, true_difference=0.02)
+
+
+def test_planned_samples_give_the_power_and_the_inverse_agrees():
+    m = gate_samples_per_question(0.01, 0.01, 24, alpha=0.05, power=0.8)
+    assert gate_power(0.01, 0.01, 24, m) >= 0.8
+    assert gate_power(0.01, 0.01, 24, m - 1) < 0.8 or m == 1
+    margin = gate_minimum_margin(0.01, 24, m, alpha=0.05, power=0.8)
+    assert margin <= 0.01 + 1e-6
+    # At the margin itself the gate passes about alpha of the time, not more.
+    assert gate_power(0.01, 0.01, 24, m, true_difference=0.01) <= 0.055
+
+
+def test_planned_power_by_simulation():
+    # Heterogeneous questions (logit sd 1 around 1%): the homogeneous plan is conservative.
+    from misalign_eval.stats.differences import noninferiority_upper
+    from scipy import special
+
+    g, margin = 24, 0.01
+    rng = np.random.default_rng(5)
+    p = special.expit(special.logit(0.006) + rng.standard_normal((3000, g)))
+    m = gate_samples_per_question(float(p.mean()), margin, g)
+    n = np.full(p.shape, m)
+    _, upper = noninferiority_upper(rng.binomial(n, p), n, rng.binomial(n, p), n)
+    assert np.mean(upper <= margin) >= 0.77
