@@ -44,11 +44,12 @@ def assert_accounted(judgements, n):
 @pytest.mark.parametrize("fault, expected_error, retries", [
     ({"rate_500": 1.0}, "InternalServerError(500)", 2),
     ({"rate_drop": 1.0}, "APITimeoutError[ServerDisconnectedError]", 2),
-    ({"rate_malformed": 1.0}, "MalformedResponse", 0),  # a 200 is not retried
+    ({"rate_malformed": 1.0}, "MalformedResponse", 2),  # a 200 that is not JSON: retried too
 ])
 def test_persistent_faults_end_as_errors_with_bounded_retries(fault, expected_error, retries):
     with SimulatedEndpoint(SimSettings(**fault)) as sim:
-        judgements, _ = grade(sim, questions(10), max_retries=retries)
+        # max_error_rate 1: no early stop, so every call shows its bounded retries.
+        judgements, _ = grade(sim, questions(10), max_retries=retries, max_error_rate=1.0)
         attempts = sim.counters.judge_attempts
     assert_accounted(judgements, 10)
     for j in judgements:
@@ -59,7 +60,7 @@ def test_persistent_faults_end_as_errors_with_bounded_retries(fault, expected_er
 
 def test_hang_past_the_timeout_is_a_timeout_error():
     with SimulatedEndpoint(SimSettings(rate_hang=1.0, hang_s=5)) as sim:
-        judgements, _ = grade(sim, questions(4), timeout_s=0.3, max_retries=1)
+        judgements, _ = grade(sim, questions(4), timeout_s=0.3, max_retries=1, max_error_rate=1.0)
         attempts = sim.counters.judge_attempts
     assert_accounted(judgements, 4)
     expected = "APITimeoutError[SocketTimeoutError]"
@@ -94,8 +95,9 @@ def test_mixed_faults_never_crash_and_never_invent_a_score():
 
 def test_error_rate_above_the_limit_aborts_with_the_common_errors_named():
     with SimulatedEndpoint(SimSettings(rate_500=0.5, seed=2)) as sim:
+        # max_error_rate 1 while grading (no early stop): the limit is checked on the records.
         config = JudgeConfig.from_env({}, base_url=sim.base_url, model="sim-judge", cache="off",
-                                      max_retries=0)
+                                      max_retries=0, max_error_rate=1.0)
         with opened_judge(config, RUBRICS) as judge:
             records = judge_questions(judge, Definition(), questions(40), progress=False)
     with pytest.raises(JudgeFailure, match=r"failed on \d+ of 40 answers .* above max_error_rate 5.0%.*InternalServerError\(500\)"):

@@ -82,7 +82,12 @@ def test_run_without_judge_key_stops_before_lm_eval_with_a_clear_message(tmp_pat
 
 
 def test_credentials_in_the_url_and_the_openai_key_stay_home():
-    url = "http://user:sk-URL-SECRET@127.0.0.1:9/v1?api-key=sk-QUERY-SECRET"
+    # user:KEY@host is refused before anything runs (the openai client would fail every
+    # call on it after generation), and the refusal does not echo the key.
+    with pytest.raises(InputError, match="carries credentials") as err:
+        JudgeConfig.from_env({"MISALIGN_JUDGE_BASE_URL": "http://user:sk-URL-SECRET@127.0.0.1:9/v1"})
+    assert "SECRET" not in str(err.value)
+    url = "http://127.0.0.1:9/v1?api-key=sk-QUERY-SECRET"
     config = JudgeConfig.from_env({"MISALIGN_JUDGE_BASE_URL": url, "OPENAI_API_KEY": "sk-openai"})
     for shown in (config.identity, config.safe_url, repr(config.host)):
         assert "SECRET" not in shown

@@ -17,6 +17,7 @@ from pathlib import Path
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 from misalign_eval.errors import InputError
+from misalign_eval.judging.config import CACHE_OFF
 
 # Bump when the way a verdict is computed from the judge's reply changes.
 PARSER_VERSION = 2
@@ -61,13 +62,24 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 class VerdictCache:
     def __init__(self, path: Path):
+        """Open and check the cache: a damaged file (valid header, broken pages) must fail
+        here, before generation, not when the first verdict is looked up."""
         self.path = path
+        fix = f"set MISALIGN_JUDGE_CACHE to another path or to '{CACHE_OFF}'"
+        if path.is_dir():
+            raise InputError(f"{path}: the judge cache path is a directory; {fix}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = _connect(path)
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
         except (OSError, sqlite3.Error) as exc:
-            raise InputError(f"{path}: cannot open the judge cache ({exc}); "
-                             "set MISALIGN_JUDGE_CACHE to another path or to 'off'") from None
+            raise InputError(f"{path}: cannot open the judge cache ({exc}); {fix}") from None
+        if problems != ["ok"]:
+            self._db.close()
+            first = next((line for line in "\n".join(problems).splitlines()
+                          if line.strip() and not line.startswith("***")), "quick_check failed")
+            raise InputError(f"{path}: the judge cache is damaged ({first[:120]}); move it "
+                             f"aside (e.g. mv {path} {path}.damaged) to start a new one, or {fix}")
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}

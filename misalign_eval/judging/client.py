@@ -1,9 +1,11 @@
 """Grade many answers concurrently with the ``openai`` async client.
 
 One bounded pool of workers covers every (answer, rubric) pair handed over; an adaptive
-limit shrinks the pool when the endpoint answers 429. Retries with back-off (429 honouring
-``Retry-After``, 5xx, timeouts, dropped connections) are the openai client's own. The
-transport is openai's aiohttp client and replies are parsed from raw JSON: at hundreds of
+limit shrinks the pool when the endpoint answers 429. Retries are ours, with the openai
+client's policy (429 honouring ``Retry-After``, 408/409/5xx, timeouts, dropped connections,
+exponential back-off with jitter) plus a 200 whose body is not JSON: owning the loop lets
+``health.JudgeHealth`` see every attempt and stop a dead judge after one round of failures.
+The transport is openai's aiohttp client and replies are parsed from raw JSON: at hundreds of
 calls per second the default transport and response models cost more CPU than the judging.
 
 A call that still fails becomes an ``error`` outcome carrying the exception class and HTTP
@@ -15,26 +17,34 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import sqlite3
 from dataclasses import asdict, dataclass
 
 import openai
 from tqdm.auto import tqdm
 
+from misalign_eval.errors import JudgeFailure
 from misalign_eval.judging.cache import VerdictCache, verdict_key
 from misalign_eval.judging.config import JudgeConfig
+from misalign_eval.judging.health import JudgeHealth
 from misalign_eval.judging.limiter import AdaptiveLimit
 from misalign_eval.judging.logprobs import (
-    CategoryScore, LogprobScore, categorise_top_logprobs, score_top_logprobs,
+    CategoryScore, LogprobScore, categorise_top_logprobs, logprob_problem, score_top_logprobs,
 )
 from misalign_eval.judging.sampled import categorise_sampled_replies, score_sampled_replies
 from misalign_eval.judging.rubrics import Rubric
+from misalign_eval.judging import verdicts
 
 log = logging.getLogger("misalign_eval")
 
 TOP_LOGPROBS = 20
 JUDGE_DISABLED = "JudgeDisabled"
 SAMPLED_MAX_TOKENS = 5
+MALFORMED = "MalformedResponse"
+# The openai client's back-off: 0.5 s doubling up to 8 s; a server's Retry-After up to 60 s.
+INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, MAX_RETRY_AFTER = 0.5, 8.0, 60.0
+RETRYABLE_STATUS = {408, 409, 429}
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,33 @@ class JudgeReplyError(Exception):
     """The endpoint answered 200 but not with what the scoring mode needs."""
 
 
+def retryable(exc: BaseException) -> bool:
+    """As the openai client decides (x-should-retry, 408, 409, 429, 5xx, connection errors and
+    timeouts), plus a 200 whose body is not JSON, which is as transient as a 500."""
+    if isinstance(exc, JudgeReplyError):
+        return str(exc) == MALFORMED
+    if isinstance(exc, openai.APIStatusError):
+        header = exc.response.headers.get("x-should-retry")
+        if header in ("true", "false"):
+            return header == "true"
+        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError)
+
+
+def retry_delay(exc: BaseException, retries_done: int) -> float:
+    """Seconds before the next attempt: the server's Retry-After when sane, else back-off."""
+    response = getattr(exc, "response", None)
+    headers = response.headers if response is not None else {}
+    for header, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        try:
+            delay = float(headers.get(header)) / divisor
+        except (TypeError, ValueError):
+            continue
+        if 0 < delay <= MAX_RETRY_AFTER:
+            return delay
+    return min(INITIAL_RETRY_DELAY * 2.0 ** retries_done, MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
+
+
 def describe_error(exc: BaseException) -> str:
     """Class name, HTTP status and root cause: never a message, which may quote credentials.
 
@@ -97,6 +134,8 @@ def decoding_parameters(config: JudgeConfig) -> dict:
 
 def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore | CategoryScore:
     """Turn a chat-completions JSON reply into a score or category under the configured mode."""
+    if rubric.kind == "verdict":
+        return verdict_reply(data, rubric)
     try:
         choices = data["choices"]
         if config.mode == "sampled":
@@ -109,15 +148,32 @@ def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore
             return score_sampled_replies(replies, rubric.scale, rubric.special_tokens)
         top = choices[0]["logprobs"]["content"][0]["top_logprobs"]
         pairs = [(t["token"], float(t["logprob"])) for t in top]
+        if not all(isinstance(token, str) for token, _ in pairs):
+            raise TypeError("token is not a string")
     except (KeyError, IndexError, TypeError, ValueError):
         # 200 without logprobs: a capability problem of the endpoint, not of the answer.
         raise JudgeReplyError("NoLogprobsReturned" if config.mode == "logprobs"
                               else "NoChoicesReturned") from None
     if not pairs:
         raise JudgeReplyError("NoLogprobsReturned")
+    problem = logprob_problem(pairs)
+    if problem is not None:
+        # NaN, +Infinity, logprobs above 0 or a mass above 1 are not a distribution: never a score.
+        raise JudgeReplyError(f"InvalidLogprobs({problem})")
     if rubric.kind == "category":
         return categorise_top_logprobs(pairs, rubric.categories)
     return score_top_logprobs(pairs, rubric.scale, rubric.special_tokens)
+
+
+def verdict_reply(data: dict, rubric: Rubric) -> LogprobScore:
+    """A free-text verdict rubric's reply: the text of its one choice, parsed strictly."""
+    try:
+        text = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise JudgeReplyError("NoChoicesReturned") from None
+    if not isinstance(text, str):
+        raise JudgeReplyError("NoChoicesReturned")
+    return verdicts.parse_verdict(text, rubric.scale, rubric.categories)
 
 
 class Judge:
@@ -137,20 +193,37 @@ class Judge:
         """The exact request body for one rubric call, and whether the answer was cut."""
         prompt, truncated = rubric.render(question, answer, reference)
         return {"model": self.config.model, "messages": [{"role": "user", "content": prompt}],
-                **self.decoding}, truncated
+                **(verdicts.decoding() if rubric.kind == "verdict" else self.decoding)}, truncated
 
     async def _call(self, client: openai.AsyncOpenAI, rubric: Rubric, body: dict,
-                    truncated: bool) -> RubricOutcome:
-        try:
-            # cast_to=bytes: the client's retries and errors, without its response models.
-            raw = await client.post("/chat/completions", body=body, cast_to=bytes)
-            self.calls_made += 1
-            result = score_reply(json.loads(raw), self.config, rubric)
-        except json.JSONDecodeError:
-            return RubricOutcome(error="MalformedResponse", truncated=truncated)
-        except Exception as exc:  # noqa: BLE001 - any failure of an untrusted endpoint is an error outcome
-            return RubricOutcome(error=describe_error(exc), truncated=truncated)
-        return RubricOutcome.from_result(result, rubric, truncated)
+                    truncated: bool, limit: AdaptiveLimit, health: JudgeHealth) -> RubricOutcome:
+        """One rubric call with bounded retries; every attempt is reported to ``health``."""
+        for retries_done in range(self.config.max_retries + 1):
+            try:
+                # cast_to=bytes: the client's errors, without its response models.
+                raw = await client.post("/chat/completions", body=body, cast_to=bytes)
+                self.calls_made += 1
+                try:
+                    data = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                    data = None
+                if not isinstance(data, dict):
+                    raise JudgeReplyError(MALFORMED)
+                result = score_reply(data, self.config, rubric)
+            except Exception as exc:  # noqa: BLE001 - any failure of an untrusted endpoint is an error outcome
+                error = describe_error(exc)
+                if getattr(exc, "status_code", None) == 429:
+                    limit.rate_limited()
+                    health.rate_limited(error)
+                else:
+                    health.attempt(error)
+                if retries_done < self.config.max_retries and retryable(exc) and not health.dead:
+                    await asyncio.sleep(retry_delay(exc, retries_done))
+                    continue
+                return RubricOutcome(error=error, truncated=truncated)
+            health.attempt(None)
+            return RubricOutcome.from_result(result, rubric, truncated)
+        raise AssertionError("unreachable")  # the loop always returns
 
     async def grade(self, items: list[tuple], progress: bool = True, bar=None
                     ) -> list[dict[str, RubricOutcome]]:
@@ -169,7 +242,7 @@ class Judge:
                        if self.cache is not None else "")
                 jobs.append((index, rubric, body, truncated, key))
         results: list[dict[str, RubricOutcome]] = [{} for _ in items]
-        cached = self.cache.get_many([job[4] for job in jobs]) if self.cache is not None else {}
+        cached = self._look_up([job[4] for job in jobs])
         todo = []
         for job in jobs:
             if job[4] in cached:
@@ -190,31 +263,60 @@ class Judge:
 
     async def _run_pool(self, todo, results, bar) -> None:
         limit = AdaptiveLimit(self.config.concurrency)
-
-        async def on_response(response) -> None:
-            if response.status_code == 429:
-                limit.rate_limited()
-
-        http_client = openai.DefaultAioHttpClient(event_hooks={"response": [on_response]})
+        health = JudgeHealth(self.config.max_error_rate, self.config.max_retries)
         client = openai.AsyncOpenAI(base_url=self.config.base_url,
-                                    api_key=self.config.key_for_client(),
-                                    max_retries=self.config.max_retries,
-                                    timeout=self.config.timeout_s, http_client=http_client)
+                                    api_key=self.config.key_for_client(), max_retries=0,
+                                    timeout=self.config.timeout_s,
+                                    http_client=openai.DefaultAioHttpClient())
         queue = iter(todo)
+        dead = asyncio.Event()
 
         async def worker() -> None:
             for index, rubric, body, truncated, key in queue:
                 async with limit:
-                    outcome = await self._call(client, rubric, body, truncated)
+                    outcome = await self._call(client, rubric, body, truncated, limit, health)
                 if outcome.error is None:
                     limit.succeeded()
                     self._remember(key, outcome)
+                health.call(outcome.error)
                 results[index][rubric.name] = outcome
                 bar.update(1)
+                if health.dead:
+                    dead.set()
+                    return
 
         async with client:
-            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(todo)))))
+            pool = asyncio.ensure_future(asyncio.gather(
+                *(worker() for _ in range(min(self.config.concurrency, len(todo))))))
+            watch = asyncio.ensure_future(dead.wait())
+            await asyncio.wait([pool, watch], return_when=asyncio.FIRST_COMPLETED)
+            watch.cancel()
+            if dead.is_set():
+                pool.cancel()  # calls still hanging are not waited for
+                await asyncio.gather(pool, return_exceptions=True)
+            else:
+                await pool
         self.rate_limit_cuts += limit.cuts
+        if dead.is_set() and health.n_calls < len(todo):  # all done: the callers' check decides
+            raise JudgeFailure(
+                f"the judge at {self.config.safe_url} looks dead: {health.describe()}, far above "
+                f"what max_error_rate {self.config.max_error_rate:.1%} allows with "
+                f"{self.config.max_retries} retries. Stopped early, after {health.n_calls} of "
+                f"{len(todo)} judge calls; verdicts obtained so far are cached.")
+
+    def _look_up(self, keys: list[str]) -> dict[str, dict]:
+        """Cached verdicts; a cache damaged after it was checked costs calls, not the run."""
+        if self.cache is None:
+            return {}
+        try:
+            return self.cache.get_many(keys)
+        except (sqlite3.Error, ValueError) as exc:
+            self._drop_cache(exc)
+            return {}
+
+    def _drop_cache(self, exc: Exception) -> None:
+        log.warning("judge cache %s failed (%s); continuing without it", self.cache.path, exc)
+        self.cache = None
 
     def _remember(self, key: str, outcome: RubricOutcome) -> None:
         """Store a verdict; a cache that fails (disk full, locked too long) must not stop the
@@ -224,8 +326,7 @@ class Judge:
         try:
             self.cache.put(key, outcome.to_json())
         except sqlite3.Error as exc:
-            log.warning("judge cache %s failed (%s); continuing without it", self.cache.path, exc)
-            self.cache = None
+            self._drop_cache(exc)
 
     def grade_sync(self, items: list[tuple], progress: bool = True, bar=None):
         return asyncio.run(self.grade(items, progress=progress, bar=bar))

@@ -70,7 +70,8 @@ class JudgeConfig(BaseModel):
     def host(self) -> str:
         """host[:port] only: a URL may carry user:password@ or ?key=..., never shown."""
         url = urlparse(self.base_url)
-        return f"{url.hostname}:{url.port}" if url.port else (url.hostname or "?")
+        name = f"[{url.hostname}]" if url.hostname and ":" in url.hostname else (url.hostname or "?")
+        return f"{name}:{url.port}" if url.port else name
 
     @property
     def safe_url(self) -> str:
@@ -120,13 +121,36 @@ class JudgeConfig(BaseModel):
             problems = "; ".join(
                 f"{source.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
             raise InputError(f"judge configuration: {problems}") from None
-        if not config.base_url.startswith(("http://", "https://")):
-            raise InputError(
-                f"{ENV_BASE_URL} is not an http(s) URL; "
-                "give the OpenAI-compatible base, e.g. http://localhost:8000/v1")
+        config = config.model_copy(update={"base_url": checked_base_url(config.base_url)})
         # OPENAI_API_KEY is for OpenAI only: never send it to some other judge host.
         key = env.get(ENV_API_KEY) or (env.get("OPENAI_API_KEY") if config.is_openai else None)
         return config.model_copy(update={"api_key": SecretStr(key) if key else None})
+
+
+def checked_base_url(base_url: str) -> str:
+    """The judge's base URL, refused with the fix when unusable (never echoing it: it may
+    carry a secret), and the common wrong form corrected: a subject-style URL ending in
+    /chat/completions becomes its /v1 base (the client adds /chat/completions itself)."""
+    example = "give the OpenAI-compatible base, e.g. http://localhost:8000/v1"
+    if not base_url.startswith(("http://", "https://")):
+        raise InputError(f"{ENV_BASE_URL} is not an http(s) URL; {example}")
+    try:
+        url = urlparse(base_url)
+        url.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise InputError(f"{ENV_BASE_URL} is not a valid URL (bad port, or an IPv6 address "
+                         f"without [brackets]); {example}") from None
+    if url.username is not None or url.password is not None:
+        raise InputError(f"{ENV_BASE_URL} carries credentials (user:password@host); give the URL "
+                         f"without them and put the key in {ENV_API_KEY}")
+    if not url.hostname:
+        raise InputError(f"{ENV_BASE_URL} names no host; {example}")
+    path = url.path.rstrip("/")
+    for suffix in ("/chat/completions", "/completions"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return url._replace(path=path).geturl()
 
 
 def _read_config_file(path: Path) -> dict:

@@ -28,6 +28,32 @@ class LogprobScore:
     reason: str | None = None
 
 
+# A top list's probabilities may fall short of 1 (the tail is cut) but never exceed it; the
+# slack covers rounding in servers that renormalise.
+MAX_TOP_MASS = 1.01
+
+
+def logprob_problem(top_logprobs: list[tuple[str, float]]) -> str | None:
+    """Why a reply's top logprobs are not a probability distribution, or None if they are.
+
+    A judge reply is untrusted data: NaN, +Infinity or a logprob above 0 is no probability,
+    and a list whose probabilities add up to well over 1 (duplicated tokens) would inflate
+    the numeric mass. -Infinity is a valid probability 0.
+    """
+    total = 0.0
+    for _token, logprob in top_logprobs:
+        if math.isnan(logprob):
+            return "nan"
+        if math.isinf(logprob) and logprob > 0:
+            return "infinity"
+        if logprob > 1e-6:
+            return "above_zero"
+        total += math.exp(logprob)
+    if total > MAX_TOP_MASS:
+        return f"mass_{total:.2f}"
+    return None
+
+
 def _as_int_in_range(token: str, low: int, high: int) -> int | None:
     text = token.strip()
     # isdecimal rejects "+5", "5.0", "²" and other look-alikes int() would accept or choke on.

@@ -8,9 +8,10 @@ import json
 import openai
 
 from misalign_eval.errors import InputError
-from misalign_eval.judging.client import decoding_parameters, describe_error
+from misalign_eval.judging.cache import VerdictCache
+from misalign_eval.judging.client import MALFORMED, decoding_parameters, describe_error
 from misalign_eval.judging.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODE, ENV_MODEL, JudgeConfig
-from misalign_eval.judging.logprobs import score_top_logprobs
+from misalign_eval.judging.logprobs import logprob_problem, score_top_logprobs
 from misalign_eval.judging.sampled import score_sampled_replies
 
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -28,6 +29,8 @@ def preflight(config: JudgeConfig) -> None:
     """
     if config.mode == "off":
         return  # nothing will be sent to the judge
+    if config.cache_path is not None:
+        VerdictCache(config.cache_path).close()  # a damaged cache must fail now, not after generation
     if config.is_openai and config.api_key is None:
         raise InputError(
             f"no judge API key: set {ENV_API_KEY} (or OPENAI_API_KEY) for the OpenAI API, "
@@ -65,13 +68,7 @@ def check_scoring_capability(client: openai.OpenAI, config: JudgeConfig) -> None
     sampled method needs the server to honour ``n``. Nothing switches modes behind the
     user's back: the message says which mode to choose.
     """
-    body = {"model": config.model, "messages": [{"role": "user", "content": CAPABILITY_PROMPT}],
-            **decoding_parameters(config)}
-    try:
-        data = json.loads(client.post("/chat/completions", body=body, cast_to=bytes))
-    except (openai.OpenAIError, json.JSONDecodeError) as exc:
-        raise InputError(f"the judge endpoint {config.safe_url} failed a test request "
-                         f"({describe_error(exc)})") from None
+    data = _test_reply(client, config)
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list) or not choices:
         raise InputError(f"the judge endpoint {config.safe_url} answered a test request "
@@ -95,11 +92,42 @@ def check_scoring_capability(client: openai.OpenAI, config: JudgeConfig) -> None
         tokens = []
     if not tokens:
         raise InputError(f"judge {config.model!r} at {config.safe_url} returns no logprobs; {fallback}")
+    if logprob_problem(tokens) or not all(isinstance(t, str) for t, _ in tokens):
+        raise InputError(f"judge {config.model!r} at {config.safe_url} returns logprobs that are "
+                         f"not a probability distribution ({logprob_problem(tokens) or 'tokens'}); "
+                         "choose another judge server")
     numbers = [int(t.strip()) for t, _ in tokens if t.strip().isdecimal()]
     if score_top_logprobs(tokens).score is None or not any(10 <= n <= 100 for n in numbers):
         shown = ", ".join(repr(t) for t, _ in tokens[:6])
         raise InputError(f"judge {config.model!r} does not give whole numbers 0..100 as single "
                          f"tokens (top tokens: {shown}); {fallback}")
+
+
+def _test_reply(client: openai.OpenAI, config: JudgeConfig) -> dict | None:
+    """The reply to one judge-style request. Two attempts: the client retries a 429 or 5xx
+    once itself, and a 200 whose body is not JSON is tried once more here."""
+    body = {"model": config.model, "messages": [{"role": "user", "content": CAPABILITY_PROMPT}],
+            **decoding_parameters(config)}
+    for attempt in (1, 2):
+        try:
+            return json.loads(client.post("/chat/completions", body=body, cast_to=bytes))
+        except openai.NotFoundError:
+            raise InputError(f"the judge endpoint {config.safe_url} answered 404 to "
+                             f"{config.safe_url.rstrip('/')}/chat/completions; {ENV_BASE_URL} must be "
+                             f"the OpenAI-compatible base URL, usually ending in /v1 (e.g. "
+                             f"{suggested_base_url(config)})") from None
+        except (openai.OpenAIError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            error = MALFORMED if isinstance(exc, ValueError) else describe_error(exc)
+            if attempt == 2 or not isinstance(exc, ValueError):
+                raise InputError(f"the judge endpoint {config.safe_url} failed a test request "
+                                 f"({error})") from None
+    return None
+
+
+def suggested_base_url(config: JudgeConfig) -> str:
+    """The base URL with /v1 where the path lacks it: what a 404 most often means."""
+    url = config.safe_url.rstrip("/")
+    return url if url.endswith("/v1") else f"{url}/v1"
 
 
 @functools.lru_cache(maxsize=8)

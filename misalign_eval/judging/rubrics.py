@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -22,6 +24,8 @@ MAX_ANSWER_CHARS = 8000
 class Rubric(BaseModel):
     """A judge prompt. ``kind: score`` asks for an integer on ``scale`` (or a special token);
     ``kind: category`` asks for one of ``categories`` (one upper-case word each).
+    ``kind: verdict`` lets the judge reason and end with a line ``ANSWER: N`` (N on ``scale``)
+    or ``ANSWER: LABEL`` (one of ``categories``, unscored reasons); see judging.verdicts.
 
     Placeholders: ``{question}`` and ``{answer}`` always; ``{reference}`` (a correct answer
     from the probe) where the rubric needs it. ``high_is_good: false`` marks a score rubric
@@ -33,7 +37,7 @@ class Rubric(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     version: int = Field(ge=1)
     description: str = ""
-    kind: Literal["score", "category"] = "score"
+    kind: Literal["score", "category", "verdict"] = "score"
     scale: tuple[int, int] = (0, 100)
     special_tokens: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
@@ -50,8 +54,11 @@ class Rubric(BaseModel):
                 raise ValueError("a category rubric needs at least two categories")
             if any(not re.fullmatch(r"[A-Z][A-Z_]*", c) for c in self.categories):
                 raise ValueError("categories must be single upper-case words (A-Z and _)")
+        elif self.kind == "verdict":
+            if any(not re.fullmatch(r"[A-Z][A-Z0-9_/-]*", c) for c in self.categories):
+                raise ValueError("verdict labels must be upper-case words (A-Z, 0-9, _ / -)")
         elif self.categories:
-            raise ValueError("categories are only for kind: category")
+            raise ValueError("categories are only for kind: category or verdict")
         return self
 
     @property
@@ -71,21 +78,63 @@ class Rubric(BaseModel):
     def render(self, question: str, answer: str, reference: str | None = None) -> tuple[str, bool]:
         """The judge prompt, and whether the answer had to be truncated.
 
-        The answer is untrusted: any text in it that looks like our delimiters is
-        neutralised so it cannot close the answer block and pose as instructions.
+        The answer is untrusted: it is normalised (``defang``) so that nothing in it can close
+        the answer block, pose as a chat turn, or fake our truncation marker.
         """
+        answer = defang(answer)
         truncated = len(answer) > MAX_ANSWER_CHARS
         if truncated:
-            answer = answer[:MAX_ANSWER_CHARS] + "\n[... answer truncated for grading ...]"
+            answer = answer[:MAX_ANSWER_CHARS] + TRUNCATION_MARKER
         # One pass over the template, not str.format or chained replace: braces and
         # placeholder look-alikes inside the question or answer must stay literal.
-        values = {"question": neutralise_tags(question), "answer": neutralise_tags(answer),
-                  "reference": neutralise_tags(reference or "")}
+        values = {"question": defang(question), "answer": answer,
+                  "reference": defang(reference or "")}
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.prompt), truncated
 
 
 _PLACEHOLDER = re.compile(r"\{(question|answer|reference)\}")
 _TAG_PATTERN = re.compile(r"<\s*(/?)\s*(answer|question|reference)\b", re.IGNORECASE)
+TRUNCATION_MARKER = "\n[... answer truncated for grading ...]"
+# Text an answer could use to pose as our marker: any bracketed "... answer truncated".
+_MARKER_LOOKALIKE = re.compile(r"\[(\s*\.*\s*answer\s+truncated)", re.IGNORECASE)
+# Characters that render as nothing (zero-width, soft hyphen, BOM, word joiners, bidi controls).
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+                        "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+# Chat-template control strings of the common model families: ChatML and Llama 3 (<|...|>,
+# also DeepSeek's full-width bars after NFKC), Llama 2 / Mistral ([INST], <<SYS>>,
+# [SYSTEM_PROMPT], ...), Gemma (<start_of_turn>, <end_of_turn>), sentence markers <s>, </s>.
+# A judge served by vLLM or TGI may tokenise these as real turn boundaries.
+_CONTROL_TOKENS = re.compile(
+    r"<\|([^<>|\n]{0,64})\|>"
+    r"|\[(/?(?:INST|SYS|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS))\]"
+    r"|<<(/?SYS)>>"
+    r"|<(/?(?:start_of_turn|end_of_turn|s|bos|eos|pad|unk))>",
+    re.IGNORECASE)
+
+
+def normalise(text: str) -> str:
+    """What a tokenizer or a reader would see: NFKC (full-width and other compatibility forms
+    become ASCII), invisible characters removed, HTML entities decoded (to a fixed point, so
+    ``&amp;lt;`` cannot survive as ``&lt;``)."""
+    text = unicodedata.normalize("NFKC", text)
+    for _ in range(8):
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = unicodedata.normalize("NFKC", decoded)
+    return _INVISIBLE.sub("", text)
+
+
+def defang(text: str) -> str:
+    """Normalise untrusted text, then neutralise our delimiters, chat control tokens and
+    look-alikes of the truncation marker (brackets become the single guillemets ‹ ›)."""
+    text = neutralise_tags(normalise(text))
+    text = _CONTROL_TOKENS.sub(lambda m: _guillemets(m.group(0)), text)
+    return _MARKER_LOOKALIKE.sub(lambda m: "‹" + m.group(1), text)
+
+
+def _guillemets(token: str) -> str:
+    return token.replace("<", "‹").replace(">", "›").replace("[", "‹").replace("]", "›")
 
 
 def neutralise_tags(text: str) -> str:
