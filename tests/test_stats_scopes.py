@@ -168,6 +168,45 @@ def test_population_difference_refuses_below_the_floor_and_works_above():
     assert big.estimate == pytest.approx(np.mean((k_b - k_a) / 50))
 
 
+def test_difference_p_value_of_identical_runs_is_one():
+    same = difference_interval([2, 5, 0], [40, 60, 30], [2, 5, 0], [40, 60, 30])
+    assert same.estimate == 0 and same.p_value == 1.0
+    zero = difference_interval([0, 0], [50, 50], [0, 0], [40, 40])
+    assert zero.p_value == 1.0
+    rng = np.random.default_rng(3)
+    k = rng.binomial(50, 0.1, 40)
+    pop = difference_interval(k, [50] * 40, k, [50] * 40, scope="population")
+    assert pop.p_value == 1.0
+
+
+@pytest.mark.parametrize("scope", ["questions", "population"])
+def test_difference_p_value_inverts_the_interval(scope):
+    # p < 0.05 exactly when the 95% interval excludes 0, and the (1 - p) interval ends at 0.
+    rng = np.random.default_rng(4)
+    g = 40
+    k_a = rng.binomial(50, 0.08, g)
+    seen = set()
+    for extra in (0.0, 0.01, 0.02, 0.03, 0.05, 0.1, -0.03):
+        k_b = rng.binomial(50, min(max(0.08 + extra, 0.0), 1.0), g)
+        got = difference_interval(k_a, [50] * g, k_b, [50] * g, scope=scope)
+        assert 0 < got.p_value <= 1
+        excludes = got.low > 0 or got.high < 0
+        assert (got.p_value < 0.05) == excludes
+        seen.add(excludes)
+        if 1e-10 < got.p_value < 1:
+            at_p = difference_interval(k_a, [50] * g, k_b, [50] * g, scope=scope,
+                                       confidence=1 - got.p_value)
+            assert min(abs(at_p.low), abs(at_p.high)) < 1e-6
+    assert seen == {True, False}  # the constructed counts give both verdicts
+
+
+def test_difference_p_value_is_none_when_refused():
+    small = difference_interval([1] * 8, [50] * 8, [2] * 8, [50] * 8, scope="population")
+    assert small.p_value is None
+    empty = difference_interval([0], [0], [1], [5])
+    assert empty.p_value is None
+
+
 # ---------------------------------------------------------------------- non-inferiority gate
 
 

@@ -114,6 +114,9 @@ class DifferenceInterval:
     n_clusters: int | None = None
     refusal: str | None = None
     warning: str | None = None
+    # Two-sided p-value of "no difference" (b - a = 0), by inverting this interval family; None
+    # when refused. Use it for multiplicity adjustment (Holm) across many comparisons.
+    p_value: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -161,6 +164,35 @@ def _check(confidence: float, scope: str) -> None:
         raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
 
 
+# Alpha range searched by ``zero_p_value``; p-values below the floor are reported as the floor.
+_P_FLOOR = 1e-12
+_P_CEIL = 1 - 1e-9
+
+
+def zero_p_value(bounds) -> float:
+    """Two-sided p-value of 0 difference: smallest alpha whose (1-alpha) interval excludes 0.
+
+    ``bounds(confidence) -> (low, high)`` is the interval family; it must be nested (narrower as
+    alpha grows), so the set of alphas whose interval excludes 0 is [p, 1) and geometric
+    bisection (p-values span many decades) finds p to a relative 1e-9. p = 1 when even the
+    narrowest interval (alpha -> 1) contains 0, as it does when the estimate is 0; p is
+    reported as 1e-12 when the interval excludes 0 at that level already.
+    """
+    def excludes(alpha: float) -> bool:
+        low, high = bounds(1 - alpha)
+        return bool(low > 0 or high < 0)
+
+    if not excludes(_P_CEIL):
+        return 1.0
+    lo, hi = _P_FLOOR, _P_CEIL
+    if excludes(lo):
+        return lo
+    while hi / lo > 1 + 1e-9:
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (lo, mid) if excludes(mid) else (mid, hi)
+    return float(hi)
+
+
 def difference_interval(k_a, n_a, k_b, n_b, *, confidence: float = 0.95,
                         scope: str = "questions", families=None) -> DifferenceInterval:
     """Rate of run b minus rate of run a, per-question arrays in the same question order.
@@ -178,8 +210,9 @@ def difference_interval(k_a, n_a, k_b, n_b, *, confidence: float = 0.95,
             return DifferenceInterval(None, None, None, na, nb, questions, scope, MOVER_METHOD,
                                       confidence, refusal="a run has no eligible answers")
         d, low, high = mover_difference(k_a, n_a, k_b, n_b, confidence)
+        p = zero_p_value(lambda c: mover_difference(k_a, n_a, k_b, n_b, c)[1:])
         return DifferenceInterval(float(d), float(low), float(high), na, nb, questions, scope,
-                                  MOVER_METHOD, confidence)
+                                  MOVER_METHOD, confidence, p_value=p)
     unit = "families" if families is not None else "questions"
     method = PAIRED_POPULATION_METHOD.format(unit=unit)
     questions = int(((n_a > 0) & (n_b > 0)).sum())
@@ -192,8 +225,10 @@ def difference_interval(k_a, n_a, k_b, n_b, *, confidence: float = 0.95,
     if c < MIN_CLUSTERS:
         return DifferenceInterval(float(est[0]), None, None, na, nb, questions, scope, method,
                                   confidence, c, refusal=refusal_text(MIN_CLUSTERS, c, unit))
+    p = zero_p_value(lambda cf: johnson_paired(k_a[None], n_a[None], k_b[None], n_b[None],
+                                               families, cf)[1:3])
     return DifferenceInterval(float(est[0]), float(low[0]), float(high[0]), na, nb, questions,
-                              scope, method, confidence, c)
+                              scope, method, confidence, c, p_value=p)
 
 
 def noninferiority_upper(k_base, n_base, k_cand, n_cand, alpha: float = 0.05):
