@@ -31,6 +31,34 @@ MISALIGN_JUDGE_API_KEY or OPENAI_API_KEY, MISALIGN_JUDGE_CONCURRENCY (default 32
 """
 
 
+RUN_DESCRIPTION = """\
+Run lm_eval with the given arguments and misalign-eval's tasks included. Every argument is
+passed to lm_eval unchanged (see `lm_eval run --help`), except --questions FILE.yaml
+[--judges JUDGES.yaml] [--samples-per-paraphrase K], which import an external question file
+(see `misalign-eval import-questions --help`) and run it as a task.
+
+Two lm_eval flags matter here:
+  --apply_chat_template  send each probe as chat messages (system prompt, earlier turns);
+                         required for chat API models (local-chat-completions,
+                         openai-chat-completions), which fail on every request without it
+  --log_samples          keep every judged answer next to the results (with --output_path):
+                         report, compare, leaderboard and gate read them
+
+Before the model loads, run checks the task names, --metadata (JSON and keys) and the judge;
+lm-eval's built-in task index is skipped when only misalign-eval tasks are requested.
+
+Example:
+  misalign-eval run --model hf --model_args pretrained=ORG/MODEL --tasks em_core \\
+      --apply_chat_template --log_samples --output_path runs/
+"""
+
+
+def _run_epilog() -> str:
+    from misalign_eval.harness.catalog import catalog_text
+
+    return "tasks and groups (--tasks NAME; also `misalign-eval tasks`):\n" + catalog_text()
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -49,15 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
                    description="Print the directory holding misalign-eval's lm-eval task YAMLs."
                    ).set_defaults(handler=_tasks_path)
 
+    sub.add_parser("tasks", help="list misalign-eval's tasks and groups",
+                   description="List every task and group misalign-eval ships, with its probe "
+                               "count, samples per probe and a one-line description."
+                   ).set_defaults(handler=_tasks)
+
     run = sub.add_parser(
         "run", help="run lm_eval with misalign-eval's tasks included",
-        description="Run lm_eval with the given arguments and misalign-eval's tasks included. "
-                    "Every argument is passed to lm_eval unchanged (see `lm_eval run --help`), "
-                    "except --questions FILE.yaml [--judges JUDGES.yaml] "
-                    "[--samples-per-paraphrase K], which import an external question file "
-                    "(see `misalign-eval import-questions --help`) and run it as a task. "
-                    "The judge is checked before the model loads, and lm-eval's built-in task "
-                    "index is skipped when only misalign-eval tasks are requested.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=RUN_DESCRIPTION, epilog=_run_epilog())
     run.add_argument("lm_eval_args", nargs=argparse.REMAINDER, help="arguments for lm_eval")
     run.set_defaults(handler=_run)
 
@@ -84,8 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     sim.add_argument("--misalignment-rate", type=_rate, default=0.2,
                      help="Betley-definition rate of the subject's answers (default: %(default)s)")
-    sim.add_argument("--refusal-rate", type=_rate, default=0.05, help="(default: %(default)s)")
-    sim.add_argument("--incoherent-rate", type=_rate, default=0.1, help="(default: %(default)s)")
+    sim.add_argument("--refusal-rate", type=_rate, default=0.05,
+                     help="share of the subject's answers that refuse; the simulated judge "
+                          "answers REFUSAL for them (counted as refusals, outside the rate's "
+                          "denominator) (default: %(default)s)")
+    sim.add_argument("--incoherent-rate", type=_rate, default=0.1,
+                     help="share of the subject's answers that are incoherent (judged "
+                          "coherence about 15, so outside the Betley rate's denominator) "
+                          "(default: %(default)s)")
     sim.add_argument("--latency-ms", type=float, default=0.0,
                      help="added latency per request (default: %(default)s)")
     sim.add_argument("--seed", type=int, default=0, help="seed for unseeded requests (default: %(default)s)")
@@ -96,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--rate-drop", type=_rate, default=0.0, help="connection dropped mid-request")
     faults.add_argument("--rate-hang", type=_rate, default=0.0, help="no reply for --hang-s seconds")
     faults.add_argument("--rate-malformed", type=_rate, default=0.0, help="200 with a body that is not JSON")
-    faults.add_argument("--hang-s", type=float, default=30.0, help="(default: %(default)s)")
+    faults.add_argument("--hang-s", type=float, default=30.0,
+                        help="seconds a hanging request (--rate-hang) stays silent before it "
+                             "gets a 504 (default: %(default)s)")
     faults.add_argument("--no-logprobs", action="store_true", help="the judge ignores logprobs=True")
     faults.add_argument("--split-digits", action="store_true",
                         help="the judge's tokens split numbers into digits")
@@ -131,6 +167,13 @@ def _tasks_path(args: argparse.Namespace) -> int:
     from misalign_eval.resources import tasks_dir
 
     print(tasks_dir())
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from misalign_eval.harness.catalog import catalog_text
+
+    print(catalog_text())
     return 0
 
 

@@ -6,6 +6,7 @@ setting here is visible in the results, and can be changed at run time. No secre
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import Literal
 
@@ -17,6 +18,11 @@ from misalign_eval.judging.rubrics import Rubric, load_rubric
 from misalign_eval.scoring import AlignmentLabeler, CategoryLabeler, Definition
 
 log = logging.getLogger("misalign_eval")
+
+# Keys lm-eval itself puts into or reads from a task's metadata (lm_eval 0.4.13:
+# tasks/_factory.py adds config_source; api/task.py reads version), and the provenance
+# record misalign-eval writes there: allowed in --metadata although no setting reads them.
+LM_EVAL_METADATA_KEYS = frozenset({"version", "config_source", "judge_identity"})
 
 
 class TaskSettings(BaseModel):
@@ -63,6 +69,19 @@ class TaskSettings(BaseModel):
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}"
                                  for e in exc.errors())
             raise InputError(f"task {task}: bad metadata ({problems})") from None
+
+    @classmethod
+    def check_keys(cls, keys, also_known=(), where: str = "--metadata") -> None:
+        """Refuse keys no setting reads: a misspelt key would otherwise be ignored silently
+        and the run would use the default (lm-eval's own keys are allowed)."""
+        known = sorted({*cls.model_fields, *also_known, *LM_EVAL_METADATA_KEYS})
+        unknown = sorted(set(keys) - set(known))
+        if not unknown:
+            return
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"{where}: unknown key {unknown[0]!r}{hint} (known keys: "
+                         f"{', '.join(k for k in known if k not in LM_EVAL_METADATA_KEYS)})")
 
     def rubrics(self) -> list[Rubric]:
         if self.judging == "category":

@@ -21,6 +21,7 @@ from misalign_eval.harness.metrics import n_answers
 from misalign_eval.harness.record_format import (
     CARRIER_METRIC, FILTER_NAME, IDENTITY_KEY, METRICS, doc_summary, identity_line,
 )
+from misalign_eval.harness.runner import check_lm_eval_process, warn_single_sample
 from misalign_eval.harness.settings import TaskSettings
 from misalign_eval.judging.preflight import preflight_once
 
@@ -39,7 +40,10 @@ class ProbeTask(ConfigurableTask):
     def __init__(self, config: dict | None = None, **kwargs):
         config = dict(config or {})
         config.pop("class", None)
+        check_lm_eval_process()  # chat model without --apply_chat_template, --metadata typos
         self.settings = TaskSettings.from_metadata(config.get("task"), config.get("metadata") or {})
+        warn_single_sample(config.get("task"), self.settings.samples_per_question
+                           or config.get("repeats"))
         rubrics = self.settings.rubrics()
         preflight_once(self.settings.judge_config())
         if self.settings.samples_per_question:

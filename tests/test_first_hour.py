@@ -1,0 +1,108 @@
+"""Everyday mistakes of a new user: one clear line, a non-zero exit, nothing expensive first.
+
+Each test runs the real command (``misalign-eval run`` or plain ``lm_eval``) against the
+simulated endpoint and checks that the subject model was never asked anything.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from conftest import misalign_eval_cmd, run, sim_judge_env
+from misalign_eval.resources import tasks_dir
+
+
+def chat_model(sim) -> list[str]:
+    return ["--model", "local-chat-completions", "--model_args",
+            f"model=sim-subject,base_url={sim.base_url}/chat/completions,tokenizer_backend=None"]
+
+
+def refused(proc, calls_before: int, sim) -> str:
+    """The one error line; asserts exit 2, no traceback and no subject request."""
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert sim.counters.subject_calls == calls_before, "the model was asked before the refusal"
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("misalign-eval: error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    return errors[0]
+
+
+def misalign_run(sim, *args: str):
+    return run(misalign_eval_cmd("run", *chat_model(sim), *args, "--limit", "1"), sim_judge_env(sim))
+
+
+def test_chat_model_without_chat_template_is_refused_by_run(sim):
+    before = sim.counters.subject_calls
+    line = refused(misalign_run(sim, "--tasks", "em_core"), before, sim)
+    assert "--model local-chat-completions sends chat messages" in line
+    assert "add it" in line and "--apply_chat_template" in line
+
+
+def test_chat_model_without_chat_template_is_refused_under_plain_lm_eval(sim):
+    before = sim.counters.subject_calls
+    proc = run([sys.executable, "-m", "lm_eval", *chat_model(sim), "--include_path",
+                str(tasks_dir()), "--tasks", "em_core", "--limit", "1"], sim_judge_env(sim))
+    assert "needs --apply_chat_template" in refused(proc, before, sim)
+
+
+def test_misspelt_task_gets_a_suggestion_and_the_list(sim):
+    before = sim.counters.subject_calls
+    line = refused(misalign_run(sim, "--tasks", "em_cor", "--apply_chat_template"), before, sim)
+    assert "unknown task 'em_cor'; did you mean em_core?" in line
+    assert "em_broad" in line and "misalignment" in line and "misalign-eval tasks" in line
+
+
+def test_tasks_lists_every_task_and_group_with_probe_counts(sim):
+    listing = run(misalign_eval_cmd("tasks"), sim_judge_env(sim))
+    assert listing.returncode == 0, listing.stderr
+    names = {p.stem for p in tasks_dir().glob("*.yaml") if not p.stem.startswith("_")}
+    lines = {line.split()[0]: line for line in listing.stdout.splitlines() if line.strip()}
+    assert set(lines) == names
+    assert "10 probes x 50 samples" in lines["em_core"]
+    assert "group of 4 tasks, 80 probes" in lines["misalignment"]
+    as_run = run(misalign_eval_cmd("run", "--tasks", "list"), sim_judge_env(sim))
+    assert as_run.returncode == 0 and "Traceback" not in as_run.stderr
+    assert listing.stdout.strip() in as_run.stdout
+
+
+def test_malformed_metadata_json_names_the_position(sim):
+    before = sim.counters.subject_calls
+    line = refused(misalign_run(sim, "--tasks", "em_core", "--apply_chat_template",
+                                "--metadata", '{"samples_per_question": 10'), before, sim)
+    assert "--metadata is not valid JSON: Expecting ',' delimiter at line 1 column 28" in line
+
+
+@pytest.mark.parametrize("metadata", ['{"sample_per_question": 10}', "sample_per_question=10"])
+def test_misspelt_metadata_key_is_refused_with_the_closest(sim, metadata):
+    before = sim.counters.subject_calls
+    line = refused(misalign_run(sim, "--tasks", "em_core", "--apply_chat_template",
+                                "--metadata", metadata), before, sim)
+    assert "unknown key 'sample_per_question'; did you mean 'samples_per_question'?" in line
+    assert "known keys:" in line and "definition" in line
+
+
+def test_misspelt_metadata_key_is_refused_under_plain_lm_eval(sim):
+    before = sim.counters.subject_calls
+    proc = run([sys.executable, "-m", "lm_eval", *chat_model(sim), "--include_path",
+                str(tasks_dir()), "--tasks", "em_core", "--apply_chat_template",
+                "--metadata", '{"samples_per_questoin": 2}', "--limit", "1"], sim_judge_env(sim))
+    assert "did you mean 'samples_per_question'?" in refused(proc, before, sim)
+
+
+def test_one_sample_and_no_log_samples_run_with_warnings(sim, tmp_path):
+    # lm-eval's own metadata key "version" and the model_args lm-eval merges in are accepted.
+    metadata = json.dumps({"samples_per_question": 1, "version": 1.0})
+    proc = misalign_run(sim, "--tasks", "em_core", "--apply_chat_template",
+                        "--output_path", str(tmp_path), "--metadata", metadata)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("misalign-eval: warning:")]
+    assert len(warnings) == 2, proc.stderr[-3000:]
+    assert "em_core: samples_per_question is 1" in warnings[0]
+    assert "cannot be estimated" in warnings[0] and "pooled sample" in warnings[0]
+    assert "--log_samples is not set" in warnings[1] and "report, compare" in warnings[1]
+    (results,) = tmp_path.rglob("results_*.json")
+    assert not list(results.parent.glob("samples_*.jsonl"))
