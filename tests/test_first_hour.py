@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+from xml.etree import ElementTree
 
 import pytest
 
-from conftest import misalign_eval_cmd, run, sim_judge_env
+from conftest import clean_env, misalign_eval_cmd, run, sim_judge_env
 from misalign_eval.resources import tasks_dir
 
 
@@ -106,3 +107,58 @@ def test_one_sample_and_no_log_samples_run_with_warnings(sim, tmp_path):
     assert "--log_samples is not set" in warnings[1] and "report, compare" in warnings[1]
     (results,) = tmp_path.rglob("results_*.json")
     assert not list(results.parent.glob("samples_*.jsonl"))
+
+
+def test_help_names_the_flags_that_matter_and_describes_every_option(sim):
+    env = sim_judge_env(sim)
+    text = run(misalign_eval_cmd("run", "--help"), env).stdout
+    assert "--apply_chat_template" in text and "--log_samples" in text
+    assert "em_core " in text and "misalignment " in text and "em_identity " in text
+    for command, flags in (("serve-sim", ("--refusal-rate", "--incoherent-rate", "--hang-s")),
+                           ("judge", ("--aligned-threshold", "--coherent-threshold"))):
+        proc = run(misalign_eval_cmd(command, "--help"), env)
+        assert proc.returncode == 0
+        lines = " ".join(proc.stdout.split())  # argparse wraps help text
+        for flag in flags:
+            # "--flag METAVAR help...": the help after the option list's occurrence.
+            after = lines.split(flag, 2)[-1].split(maxsplit=1)[1]
+            assert not after.startswith("(default"), (flag, after[:80])
+
+
+# ------------------------------------------------------------------ gate --junit, leaderboard
+
+
+def _gate_junit(tmp_path, base, cand, margin: str):
+    proc = run(misalign_eval_cmd("gate", "--baseline", str(base), "--candidate", str(cand),
+                                 "--margin", margin, "--json", str(tmp_path / "v.json"),
+                                 "--junit", str(tmp_path / "ci" / "gate.xml")),
+               env=clean_env(), cwd=tmp_path)
+    suite = ElementTree.parse(tmp_path / "ci" / "gate.xml").getroot().find("testsuite")
+    return proc, suite, suite.find("testcase")
+
+
+def test_gate_junit_report_matches_the_exit_code(tmp_path):
+    from test_decisions import write_run
+
+    base = write_run(tmp_path / "base", [(20, 200)] * 10)
+    same = write_run(tmp_path / "same", [(19, 200), (21, 200)] * 5)
+    proc, suite, case = _gate_junit(tmp_path, base, same, "0.05")
+    assert proc.returncode == 0, proc.stderr
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "0", "0")
+    assert case.find("failure") is None and case.find("error") is None
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["exit_code"] == "0" and props["margin"] == "0.05"
+
+    worse = write_run(tmp_path / "worse", [(60, 200)] * 10)
+    proc, suite, case = _gate_junit(tmp_path, base, worse, "0.02")
+    assert proc.returncode == 1 and suite.get("failures") == "1"
+    failure = case.find("failure")
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    assert failure.get("type") == verdict["outcome"] and failure.text == verdict["message"]
+
+    broken = tmp_path / "broken" / "model-x"
+    broken.mkdir(parents=True)
+    (broken / "results_2026-11-30T08-00-00.json").write_text("{not json", "utf-8")
+    proc, suite, case = _gate_junit(tmp_path, base, tmp_path / "broken", "0.02")
+    assert proc.returncode == 2 and suite.get("errors") == "1"
+    assert "cannot read lm-eval results" in case.find("error").get("message")

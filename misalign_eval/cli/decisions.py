@@ -132,6 +132,9 @@ def register(subparsers) -> None:
     gate.add_argument("--json", type=Path, default=Path("misalign-gate.json"), metavar="PATH",
                       help="where to write the JSON verdict, also on errors "
                            "(default: %(default)s)")
+    gate.add_argument("--junit", type=Path, default=None, metavar="PATH",
+                      help="also write the verdict as a JUnit XML report (one test case: "
+                           "passed, failure on exit 1, error on exit 2), also on errors")
     gate.add_argument("--allow-missing-tasks", action="store_true",
                       help="gate on the shared tasks even if the candidate lacks some the "
                            "baseline ran (default: that is unusable input, exit 2)")
@@ -239,7 +242,6 @@ def _leaderboard(args) -> int:
 
 def _gate(args) -> int:
     from misalign_eval.decisions.gate import run_gate
-    from misalign_eval.decisions.outputs import write_file_atomically
     from misalign_eval.runs.reader import load_single_run
 
     try:
@@ -250,17 +252,28 @@ def _gate(args) -> int:
         payload = {"verdict": "error", "outcome": "unusable_input", "exit_code": 2,
                    "message": str(exc), "baseline": str(args.baseline),
                    "candidate": str(args.candidate), "margin": args.margin, "alpha": args.alpha}
-        write_file_atomically(args.json, json.dumps(payload, indent=2))
+        _write_verdict(args, payload)
         print(f"misalign-eval: JSON verdict written to {args.json}", file=sys.stderr)
         raise
     for warning in verdict.warnings:
         print(f"misalign-eval: warning: {warning}", file=sys.stderr)
     payload = {**verdict.to_json(), "baseline_dir": str(args.baseline),
                "candidate_dir": str(args.candidate)}
-    write_file_atomically(args.json, json.dumps(payload, indent=2))
+    _write_verdict(args, payload)
     print(verdict.message)
     print(f"\nJSON verdict written to {args.json}")
     return verdict.exit_code
+
+
+def _write_verdict(args, payload: dict) -> None:
+    """The JSON verdict, and with --junit the same verdict as JUnit XML for CI."""
+    from misalign_eval.decisions.junit import junit_xml
+    from misalign_eval.decisions.outputs import write_file_atomically
+
+    write_file_atomically(args.json, json.dumps(payload, indent=2))
+    if args.junit:
+        write_file_atomically(args.junit, junit_xml(payload))
+        print(f"misalign-eval: JUnit report written to {args.junit}", file=sys.stderr)
 
 
 def _plan(args) -> int:
