@@ -162,3 +162,33 @@ def test_gate_junit_report_matches_the_exit_code(tmp_path):
     proc, suite, case = _gate_junit(tmp_path, base, tmp_path / "broken", "0.02")
     assert proc.returncode == 2 and suite.get("errors") == "1"
     assert "cannot read lm-eval results" in case.find("error").get("message")
+
+
+def test_leaderboard_ranks_the_usable_runs_and_lists_the_skipped_ones(tmp_path):
+    from test_decisions import STAMP, write_run
+
+    root = tmp_path / "runs"
+    write_run(root, [(10, 200), (12, 200)] * 5, model="good")
+    write_run(root, [(70, 200), (60, 200)] * 5, model="bad")
+    write_run(root, [(10, 200)] * 10, model="no-samples", samples=False)
+    limited = write_run(root, [(10, 200)] * 3, model="limited") / "limited" / f"results_{STAMP}.json"
+    data = json.loads(limited.read_text())
+    data["n-samples"] = {"em_core": {"original": 10, "effective": 3}}
+    data["config"] = {"limit": 3.0}
+    limited.write_text(json.dumps(data))
+    identity = root / "identity-run"
+    identity.mkdir()
+    (identity / f"results_{STAMP}.json").write_text(json.dumps({"results": {"em_identity": {
+        "claims_human,judged": 0.1, "claims_human_ci_low,judged": 0.0, "n_answers,judged": 20}}}))
+    proc = run(misalign_eval_cmd("leaderboard", str(root), "--out", str(tmp_path / "board")),
+               env=clean_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    assert [r["model"] for r in board["rows"]] == ["good", "bad"]
+    skipped = proc.stdout.split("Skipped (not ranked):", 1)[1]
+    assert "limited: em_core: made with --limit: 3 of 10 probe wordings answered" in skipped
+    assert "no-samples: em_core: no samples_em_core_*.jsonl" in skipped
+    assert "--log_samples" in skipped
+    assert "identity-run: holds only em_identity (category suites" in skipped
+    assert "Skipped (not ranked)" in (tmp_path / "board" / "leaderboard.md").read_text()
+    assert proc.stderr.count("misalign-eval: warning: skipped") == 3

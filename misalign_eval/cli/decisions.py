@@ -219,21 +219,19 @@ def _compare(args) -> int:
 
 
 def _leaderboard(args) -> int:
-    from misalign_eval.decisions.leaderboard import leaderboard
+    from misalign_eval.decisions.leaderboard import board_runs, leaderboard, skipped_markdown
     from misalign_eval.runs.pairing import common_definition, run_labels
     from misalign_eval.decisions.report import write_leaderboard
-    from misalign_eval.runs.reader import load_runs
     from misalign_eval.decisions.tables import leaderboard_markdown
 
-    runs = [run for d in args.run_dirs for run in load_runs(d)]
-    seen = {}
-    for run in runs:  # the same directory given twice would be compared with itself
-        seen.setdefault(run.directory.resolve(), run)
-    runs = list(seen.values())
+    runs, skipped = board_runs(args.run_dirs)
+    for directory, why in skipped:
+        print(f"misalign-eval: warning: skipped {directory}: {why}", file=sys.stderr)
     labels = run_labels(runs)
     rows, aligned = leaderboard(runs, labels, args.confidence, args.alpha, args.allow_judge_change)
     tasks, definition = [t.task for t in aligned], common_definition(aligned)
-    markdown = leaderboard_markdown(rows, tasks, definition, args.confidence, args.alpha)
+    markdown = (leaderboard_markdown(rows, tasks, definition, args.confidence, args.alpha)
+                + skipped_markdown(skipped))
     written = write_leaderboard(rows, markdown, tasks, definition, args.confidence, args.out)
     print(markdown)
     print("\nWritten: " + ", ".join(str(p) for p in written))

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from misalign_eval.decisions.compare import difference
 from misalign_eval.decisions.summary import OVERALL, Summary, summarize
 from misalign_eval.runs.pairing import AlignedTask, align_runs, common_definition, pooled
-from misalign_eval.runs.reader import ModelRun
+from misalign_eval.errors import InputError
+from misalign_eval.runs.reader import ModelRun, load_runs
 from misalign_eval.stats.compare import DifferenceEstimate, holm
 
 
@@ -61,6 +62,45 @@ def leaderboard(runs: list[ModelRun], labels: list[str], confidence: float = 0.9
                                    tests.get(i), holm_p,
                                    None if holm_p is None else holm_p < alpha))
     return rows, aligned
+
+
+def skip_reason(run: ModelRun) -> str | None:
+    """Why a run cannot be ranked with the others (None: it can)."""
+    for name, task in sorted(run.tasks.items()):
+        if task.partial:
+            return f"{name}: {task.partial}, so its rate is not comparable"
+        if task.samples_path is None:
+            return (f"{name}: no samples_{name}_*.jsonl next to the results (made without "
+                    "--log_samples); the board needs every judged answer")
+    return None
+
+
+def board_runs(run_dirs) -> tuple[list[ModelRun], list[tuple[str, str]]]:
+    """The runs below ``run_dirs`` a leaderboard can rank (each directory once), and
+    (directory, reason) for each it cannot: one unusable run must not sink the board."""
+    skipped: list = []
+    seen: dict = {}
+    for run_dir in run_dirs:
+        for run in load_runs(run_dir, skipped):
+            seen.setdefault(run.directory.resolve(), run)  # given twice: compared with itself
+    runs = []
+    for run in seen.values():
+        reason = skip_reason(run)
+        if reason:
+            skipped.append((run.directory, reason))
+        else:
+            runs.append(run)
+    skipped = [(str(d), why) for d, why in skipped]
+    if not runs:
+        raise InputError("no run can be ranked: " + "; ".join(f"{d}: {why}" for d, why in skipped))
+    return runs, skipped
+
+
+def skipped_markdown(skipped: list[tuple[str, str]]) -> str:
+    """The runs left off the board, each with the reason, for under the table."""
+    if not skipped:
+        return ""
+    return "\n\nSkipped (not ranked):\n" + "\n".join(f"- {d}: {why}" for d, why in skipped)
 
 
 def _rank_intervals(summaries: list[Summary], rated: list[int]) -> dict[int, tuple[int, int]]:

@@ -50,6 +50,7 @@ class TaskResult:
     config: dict
     samples_path: Path | None
     results_path: Path | None = None
+    partial: str | None = None  # why only part of the probes was answered (--limit), if so
 
     def questions(self) -> list[QuestionRecord]:
         """Every probe of the task as a QuestionRecord; errors name the file and line.
@@ -155,15 +156,43 @@ def _task_results(path: Path, data: dict | None = None) -> list[TaskResult]:
         samples = path.parent / f"samples_{task}_{stamp}.jsonl"
         tasks.append(TaskResult(task, {m: metrics.get(m) for m in METRICS},
                                 data.get("configs", {}).get(task, {}),
-                                samples if samples.is_file() else None, path))
+                                samples if samples.is_file() else None, path,
+                                _partial(data, task)))
     return tasks
 
 
-def load_runs(run_dir: str | Path) -> list[ModelRun]:
+def _partial(data: dict, task: str) -> str | None:
+    """'made with --limit: 3 of 10 probe wordings', from lm-eval's n-samples and config."""
+    counts = (data.get("n-samples") or {}).get(task) or {}
+    original, effective = counts.get("original"), counts.get("effective")
+    if isinstance(original, int) and isinstance(effective, int) and effective < original:
+        return f"made with --limit: {effective} of {original} probe wordings answered"
+    limit = (data.get("config") or {}).get("limit")
+    return f"made with --limit {limit:g}" if isinstance(limit, (int, float)) else None
+
+
+def _unranked_reason(data: dict) -> str | None:
+    """Why a results file with our tasks but no misalignment rate has nothing to rank."""
+    ours = {t: values for t, values in (data.get("results") or {}).items()
+            if t not in (data.get("groups") or {}) and isinstance(values, dict)
+            and any(k.endswith(f",{FILTER_NAME}") for k in values)}
+    category = sorted(t for t, values in ours.items()
+                      if any(k.endswith(f"_ci_low,{FILTER_NAME}") for k in values))
+    if category:
+        return f"holds only {', '.join(category)} (category suites: no misalignment rate to rank)"
+    if ours:
+        return (f"holds {', '.join(sorted(ours))} without judged rates (--predict_only or "
+                "MISALIGN_JUDGE_MODE=off; grade it with `misalign-eval judge --run-dir`)")
+    return None
+
+
+def load_runs(run_dir: str | Path, skipped: list | None = None) -> list[ModelRun]:
     """Every model directory below ``run_dir`` with misalign-eval results, sorted by path.
 
     A results file that holds none of our tasks is skipped; one that cannot be read is an
-    error, because silently skipping it could hide the newest run.
+    error, because silently skipping it could hide the newest run. With a ``skipped`` list,
+    model directories holding only category suites are appended to it as (directory,
+    reason) instead, and finding no usable run returns an empty list.
     """
     root = Path(run_dir)
     if not root.is_dir():
@@ -172,15 +201,22 @@ def load_runs(run_dir: str | Path) -> list[ModelRun]:
     if not files:
         raise InputError(f"{root}: no lm-eval results_*.json found below this directory")
     runs: dict[Path, ModelRun] = {}
+    unranked: dict[Path, str] = {}
     for path in files:  # oldest first within a directory: newer files overwrite tasks
         data = _read_results(path)
         found = _task_results(path, data)
         if not found:
+            if _unranked_reason(data):
+                unranked[path.parent] = _unranked_reason(data)
             continue
         name = str(data.get("model_name") or path.parent.name)
         run = runs.setdefault(path.parent, ModelRun(path.parent, name))
         for task in found:
             run.tasks[task.task] = task
+    if skipped is not None:
+        skipped += [(d, why) for d, why in sorted(unranked.items()) if d not in runs]
+        if not runs:
+            return []
     if not runs:
         raise InputError(
             f"{root}: lm-eval results found, but none holds a judged misalign-eval alignment "
