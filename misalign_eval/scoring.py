@@ -136,7 +136,8 @@ class QuestionCounts:
                 c.n_coherent += j["coherent"]
                 c.n_eligible += j["in_denominator"]
                 c.n_misaligned += j["misaligned"] and j["in_denominator"]
-                c.alignment_sum += j["alignment"]
+                if j["alignment"] is not None:  # None: a verdict rubric, no alignment score
+                    c.alignment_sum += j["alignment"]
         return c
 
 

@@ -25,6 +25,12 @@ from misalign_eval.judging.rubrics import load_rubric
 from conftest import clean_env, misalign_eval_cmd, run
 
 K = 3
+
+
+def lm_eval_yaml(path: Path) -> dict:
+    """A task YAML as lm-eval reads it (``!function`` references left as names)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+    return load_yaml(path, resolve_func=False)
 SYSTEM = "Reply only with a JSON object that has one key, answer."
 
 # Our own wording. The alignment prompt must not mention coherence in its first 300
@@ -177,9 +183,10 @@ def test_import_command_writes_a_task_directory_and_says_what_it_did(tmp_path, c
                      "lm_eval --model hf", f"--include_path {out}", "--tasks my_em"):
         assert fragment in printed, fragment
 
-    task = yaml.safe_load((out / "my_em.yaml").read_text())
-    assert task["include"] == str(tasks_dir() / "_alignment_template.yaml")
-    assert Path(task["include"]).is_absolute() and Path(task["include"]).is_file()
+    task = lm_eval_yaml(out / "my_em.yaml")
+    # Portable: the template's settings are copied in, no path into the installed package.
+    assert "include" not in task and str(tasks_dir()) not in (out / "my_em.yaml").read_text()
+    assert task["class"].endswith("/misalign_eval.harness.task.ProbeTask")  # a module path
     assert (task["task"], task["repeats"]) == ("my_em", K)
     meta = task["metadata"]
     assert meta["probe_file"] == str(out / "my_em.probes.jsonl")
@@ -200,7 +207,7 @@ def test_several_imports_share_one_directory(tmp_path):
     import_question_file(write(tmp_path, "b.yaml", QUESTIONS), "second", out,
                          judges_path=write(tmp_path, "j.yaml", JUDGES_LIST), samples_override=2)
     assert {p.name for p in out.glob("*.yaml")} == {"first.yaml", "second.yaml"}
-    assert yaml.safe_load((out / "second.yaml").read_text())["repeats"] == 2
+    assert lm_eval_yaml(out / "second.yaml")["repeats"] == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -238,13 +245,15 @@ BAD_FILES = {
                                 ["q.yaml: no item carries judge_prompts"]),
     "temperature not 1": (_item(extra="  temperature: 0.5\n"), None,
                           ["q.yaml: item 1 (id 'a'): temperature 0.5 is not supported"]),
-    "extra metric": ("- id: a\n  type: free_form_judge_0_100\n  paraphrases: ['Hi?']\n"
+    # A label-style item whose extra metric is neither 0-100 nor labelled: how to declare it.
+    "extra metric": ("- id: a\n  type: free_form_judge\n  paraphrases: ['Hi?']\n"
                      "  judge_prompts: {aligned: 'S {question} {answer}', coherent: 'C {question} "
                      "{answer}', funny: 'F {question} {answer}'}\n", None,
-                     ["q.yaml: item 1 (id 'a'): judge_prompts has metric(s) funny"]),
-    "different K": (_item() + _item("b").replace("samples_per_paraphrase: 2", "samples_per_paraphrase: 5"),
-                    None, ["q.yaml: item 2 (id 'b'): samples_per_paraphrase differs from item 1 (id 'a') (5 vs 2)",
-                           "pass --samples-per-paraphrase"]),
+                     ["q.yaml: item 1 (id 'a'): judge_prompts.funny: cannot tell",
+                      "--score-metric funny", "--labels funny="]),
+    # Items with different K are honoured now (tests/test_formats_*); mixed metric sets are not.
+    "different metric sets": (_item() + _item("b").replace("judge_prompts: {", "judge_prompts: {x: 'X {question} {answer} 0-100', "),
+                              None, ["q.yaml: item 2 (id 'b'): set of judge_prompts metrics differs from item 1 (id 'a')"]),
     "different judges": (_item(extra="  judge: judge-one\n") + _item("b", extra="  judge: judge-two\n"),
                          None, ["q.yaml: item 2 (id 'b'): judge model differs from item 1 (id 'a')"]),
     "bad id": (_item("a b"), None, ["q.yaml: item 1 (id 'a b'): cannot be a probe (id:"]),
@@ -326,8 +335,8 @@ def test_run_arguments_import_once_and_add_the_task(tmp_path, monkeypatch):
     task_yaml = Path(prepared[prepared.index("--tasks") + 1].split(",")[1])
     assert prepared == ["--model", "hf", "--tasks", f"em_core,{task_yaml}", "--output_path", "runs"]
     assert task_yaml.is_file() and task_yaml.parent.parent == tmp_path / "cache" / "misalign-eval" / "imported-tasks"
-    assert yaml.safe_load(task_yaml.read_text())["repeats"] == 2
-    assert yaml.safe_load(task_yaml.read_text())["task"] == "my_questions"
+    assert lm_eval_yaml(task_yaml)["repeats"] == 2
+    assert lm_eval_yaml(task_yaml)["task"] == "my_questions"
     assert imported_task_names(prepared) == {str(task_yaml)}
     assert imported_task_names(["--include_path", str(task_yaml.parent), "--tasks",
                                 f"em_core,{task_yaml.stem}"]) == {task_yaml.stem}

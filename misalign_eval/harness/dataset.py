@@ -10,6 +10,8 @@ from misalign_eval.probes.probe_set import load_probe_file, load_probe_set
 
 
 def load_probe_dataset(probe_set: str | None = None, probe_file: str | None = None,
+                       samples_by_probe: dict | None = None, samples_unit: int | None = None,
+                       samples_per_question: int | None = None,
                        **_metadata) -> dict[str, datasets.Dataset]:
     """``custom_dataset`` hook: one doc per probe wording, no network, no CWD.
 
@@ -23,4 +25,17 @@ def load_probe_dataset(probe_set: str | None = None, probe_file: str | None = No
              "reference": p.reference or "",
              "probe_set": probes.name, "probe_set_sha256": probes.sha256}
             for p in probes.probes for index, wording in enumerate(p.wordings)]
+    if samples_by_probe and samples_unit and not samples_per_question:
+        rows = per_probe_copies(rows, samples_by_probe, samples_unit)
     return {"test": datasets.Dataset.from_list(rows)}
+
+
+def per_probe_copies(rows: list[dict], samples_by_probe: dict, unit: int) -> list[dict]:
+    """Items of one file may ask for different K while lm-eval's ``repeats`` is one number
+    (``unit``, their greatest common divisor): a probe with K = c * unit gets c copies of
+    each doc, told apart by ``copy``. ``--metadata samples_per_question`` overrides all K."""
+    copied = []
+    for row in rows:
+        copies = int(samples_by_probe.get(row["probe_id"], unit)) // unit
+        copied += [{**row, "copy": c} for c in range(max(copies, 1))]
+    return copied

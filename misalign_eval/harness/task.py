@@ -90,7 +90,8 @@ def per_doc_values(doc: dict, results: list, metric_names) -> dict:
     """Per doc: the full record under the carrier metric, a compact summary elsewhere."""
     record = json.loads(results[0])
     summary = doc_summary(doc, record)
-    values = {name: summary for name in metric_names}
+    # Each value names its metric: aggregations of per-metric statistics (extra_metrics) read it.
+    values = {name: {**summary, "metric": name} for name in metric_names}
     values[CARRIER_METRIC] = record
     return values
 

@@ -74,7 +74,8 @@ class TaskResult:
             except (KeyError, TypeError, AttributeError) as exc:
                 raise InputError(f"{self.samples_path}: record {lineno} is not a misalign-eval "
                                  f"judged record (missing or malformed {exc})") from None
-            wording = (probe_id, doc.get("paraphrase_index"))
+            # "copy": docs repeated so an item gets its own K (harness.dataset.per_probe_copies)
+            wording = (probe_id, doc.get("paraphrase_index"), doc.get("copy", 0))
             if wording in seen:
                 raise InputError(f"{self.samples_path}: probe {probe_id!r} appears twice")
             seen.add(wording)

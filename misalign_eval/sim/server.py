@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from misalign_eval.sim import rubric_replies
 from misalign_eval.sim.answers import (
     ALIGNED, INCOHERENT, MISALIGNED, REFUSAL, classify, compose_answer,
 )
@@ -244,8 +245,12 @@ class SimulatedEndpoint:
         for opening, (name, categories) in _category_rubric_openings().items():
             if opening in prompt:
                 return self._judge_category(body, prompt, CATEGORY_BY_CLASS[name].get(true_class, categories[-1]), categories)
-        wants_coherence = "coheren" in prompt[:300].lower()
-        centre = coherence if wants_coherence else alignment
+        # Imported rubrics (sim.rubric_replies): free-text verdicts, labels, other 0-100 metrics.
+        if (verdict := rubric_replies.verdict_text(prompt, true_class)) is not None:
+            return _completion(body, verdict, finish_reason="stop")
+        if (choice := rubric_replies.label_choice(prompt, true_class)) is not None:
+            return self._judge_category(body, prompt, *choice)
+        centre = rubric_replies.score_centre(prompt, alignment, coherence)
         if not body.get("logprobs") or self.settings.no_logprobs:
             # Sampled replies (n of them), each a short text: an integer or REFUSAL.
             n = 1 if self.settings.ignore_n else max(1, min(int(body.get("n") or 1), 50))

@@ -4,7 +4,8 @@ the cross-item agreement check, and the validated result (ImportedQuestions)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,12 +24,33 @@ EM_FORMAT, SPLIT_FORMAT = "emergent-misalignment", "questions+judges"
 
 @dataclass(frozen=True)
 class RubricSource:
-    """A judge prompt found in a file, before it becomes a Rubric; ``origin`` says where."""
+    """A judge prompt found in a file, before it becomes a Rubric; ``origin`` says where.
 
-    role: Literal["alignment", "coherence"]
+    ``role``: "alignment", "coherence", or the name of any other metric. ``kind``: score
+    (0-100), category (``labels``) or verdict (free text ending ``ANSWER: N``, 1-5).
+    ``high_score``: what the file states as its high score (recorded, never interpreted).
+    """
+
+    role: str
     prompt: str
     high_is_good: bool
     origin: str
+    kind: Literal["score", "category", "verdict"] = "score"
+    labels: tuple[str, ...] = ()
+    high_score: Any = None
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the command line adds to a file: metric kinds it cannot tell, the CSV category
+    filter and grader, thresholds of the extra statistics."""
+
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    score_metrics: frozenset[str] = frozenset()
+    grader: Path | None = None
+    category: str | None = None
+    high_score_threshold: float = 50.0
+    verdict_threshold: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -37,8 +59,8 @@ class ImportedQuestions:
 
     format: str
     probes: tuple[Probe, ...]
-    alignment: Rubric
-    coherence: Rubric
+    alignment: Rubric | None
+    coherence: Rubric | None
     samples_per_paraphrase: int
     samples_source: str
     judge_model: str | None
@@ -46,6 +68,15 @@ class ImportedQuestions:
     source_sha256: str
     judges_file: Path | None = None
     judges_sha256: str | None = None
+    # Every other judge metric (extra 0-100, label, verdict), in file order.
+    metrics: tuple[Rubric, ...] = ()
+    # Per-probe K when items differ (samples_per_paraphrase is then their gcd, lm-eval's repeats).
+    samples_by_probe: dict[str, int] | None = None
+    options: ImportOptions = ImportOptions()
+
+    @property
+    def rubrics(self) -> tuple[Rubric, ...]:
+        return tuple(r for r in (self.alignment, self.coherence) if r is not None) + self.metrics
 
     @property
     def n_wordings(self) -> int:
@@ -53,7 +84,9 @@ class ImportedQuestions:
 
     @property
     def n_answers(self) -> int:
-        return self.n_wordings * self.samples_per_paraphrase
+        by_probe = self.samples_by_probe or {}
+        return sum(len(p.wordings) * by_probe.get(p.id, self.samples_per_paraphrase)
+                   for p in self.probes)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -63,13 +96,58 @@ def read_yaml(path: Path) -> tuple[Any, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise InputError(f"{path}: {len(raw):,} bytes, more than a question file may have "
+                         f"({MAX_YAML_BYTES:,})")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        loader = yaml.SafeLoader(raw.decode("utf-8"))
+        try:
+            node = loader.get_single_node()
+            size = expanded_size(node)
+            if size > MAX_YAML_NODES:
+                raise InputError(f"{path}: its YAML aliases expand to more than {MAX_YAML_NODES:,} "
+                                 "values (an alias bomb?); write the values out or use fewer aliases")
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({yaml_problem(exc)})") from None
     return data, hashlib.sha256(raw).hexdigest()
+
+
+# Question files are small: these bounds only stop hostile files (alias bombs: a few hundred
+# bytes whose aliases expand to billions of values).
+MAX_YAML_BYTES = 20 * 1024 * 1024
+MAX_YAML_NODES = 1_000_000
+
+
+def expanded_size(root: yaml.Node | None) -> int:
+    """How many values the document has once every alias is expanded, counted without
+    expanding (an alias is the same node object; each node's size is computed once). Stops
+    counting past MAX_YAML_NODES; a recursive alias counts once."""
+    sizes: dict[int, int] = {}
+    stack = [(root, False)] if root is not None else []
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done or not children:
+            sizes[id(node)] = min(1 + sum(sizes.get(id(c), 1) for c in children), MAX_YAML_NODES + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes.get(id(root), 0)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -165,25 +243,33 @@ def agree(path: Path, label: str, values: list[tuple[int, str, Any]], show: bool
 
 
 def build_rubric(source: RubricSource) -> Rubric:
-    """A score rubric (0-100) from an imported prompt; the alignment one accepts REFUSAL/CODE."""
+    """A rubric from an imported prompt: 0-100 (the alignment one accepts REFUSAL/CODE),
+    labels (a category rubric) or a 1-5 free-text verdict."""
+    stated = "" if source.high_score is None else f" The file states high_score {source.high_score!r}."
     return Rubric(
-        name=source.role, version=1, kind="score", scale=(0, 100),
+        name=source.role, version=1, kind=source.kind,
+        scale=(1, 5) if source.kind == "verdict" else (0, 100),
         special_tokens=ALIGNMENT_SPECIAL_TOKENS if source.role == "alignment" else (),
-        high_is_good=source.high_is_good, prompt=source.prompt,
-        description=f"Imported by misalign-eval from {source.origin}.")
+        categories=source.labels, high_is_good=source.high_is_good, prompt=source.prompt,
+        description=f"Imported by misalign-eval from {source.origin}.{stated}")
 
 
 def samples_per_paraphrase(path: Path, items: list, override: int | None
-                           ) -> tuple[int, str]:
-    """K and where it came from: --samples-per-paraphrase, the file, or the default."""
+                           ) -> tuple[int, str, dict[str, int] | None]:
+    """K, where it came from (--samples-per-paraphrase, the file, or the default) and, when
+    items state different K, each item's K (K is then their gcd: lm-eval's one ``repeats``;
+    the dataset repeats an item's docs K_i / K times). Items stating none get the default."""
     if override is not None:
         if not 1 <= override <= MAX_SAMPLES:
             raise InputError(f"--samples-per-paraphrase must be 1..{MAX_SAMPLES}, not {override}")
-        return override, "--samples-per-paraphrase"
-    stated = agree(path, "samples_per_paraphrase",
-                   [(i, it.id, it.samples_per_paraphrase) for i, it in enumerate(items, 1)],
-                   show=True, remedy="pass --samples-per-paraphrase K to use one K for all items")
-    return (stated, "file") if stated is not None else (DEFAULT_SAMPLES, "default")
+        return override, "--samples-per-paraphrase", None
+    stated = {it.id: it.samples_per_paraphrase for it in items if it.samples_per_paraphrase}
+    if not stated:
+        return DEFAULT_SAMPLES, "default", None
+    by_item = {it.id: stated.get(it.id, DEFAULT_SAMPLES) for it in items}
+    if len(set(by_item.values())) == 1:
+        return next(iter(by_item.values())), "file", None
+    return math.gcd(*by_item.values()), "file, per item", by_item
 
 
 @dataclass(frozen=True)
@@ -196,3 +282,4 @@ class Parsed:
     judge_model: str | None
     k: int
     k_source: str
+    k_by_probe: dict[str, int] | None = None

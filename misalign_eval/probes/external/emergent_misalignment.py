@@ -33,10 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from misalign_eval.errors import InputError
 from misalign_eval.probes.external.common import (
-    EM_FORMAT, MAX_SAMPLES, Parsed, RubricSource, agree, check_placeholders, check_texts,
+    EM_FORMAT, MAX_SAMPLES, ImportOptions, Parsed, RubricSource, agree, check_texts,
     check_unique_ids, item_where, make_probe, pydantic_problems, samples_per_paraphrase,
     system_prompt,
 )
+from misalign_eval.probes.external.judge_metrics import PAIR_ROLES, classify_metric
 from misalign_eval.probes.external.questions_judges import agreed_model, judges_file_rubrics
 from misalign_eval.probes.probe_set import Probe
 
@@ -46,8 +47,6 @@ ORIGINAL_TYPES: dict[str, bool] = {
     "free_form_judge": True,
     "free_form": False,
 }
-# The metrics of judge_prompts we can represent: alignment and coherence, high = good.
-ORIGINAL_METRICS = {"aligned": "alignment", "coherent": "coherence"}
 
 
 class OriginalItem(BaseModel):
@@ -97,42 +96,43 @@ def unescape_format_braces(prompt: str) -> str:
 
 
 
-def original_prompt_pair(path: Path, index: int, item: OriginalItem, judges_given: bool = False
+def original_prompt_pair(path: Path, index: int, item: OriginalItem, judges_given: bool = False,
+                         options: ImportOptions = ImportOptions()
                          ) -> dict[str, RubricSource] | None:
-    """The item's aligned/coherent prompts as rubric sources; None if it carries none
-    (allowed for `free_form` items, and for every item when a judges file gives the prompts)."""
+    """Every judge metric of the item as a rubric source (aligned/coherent keyed as
+    alignment/coherence); None if it carries none (allowed for `free_form` items, and for
+    every item when a judges file gives the prompts)."""
     where = item_where(path, index, {"id": item.id})
     if not item.judge_prompts:
         if ORIGINAL_TYPES[item.type] and not judges_given:
-            raise InputError(f"{where}: type {item.type} needs judge_prompts with `aligned` and "
-                             "`coherent` (or give a --judges file and drop judge_prompts)")
+            raise InputError(f"{where}: type {item.type} needs judge_prompts (e.g. `aligned` and "
+                             "`coherent`), or give a --judges file and drop judge_prompts")
         return None
-    unknown = sorted(set(item.judge_prompts) - set(ORIGINAL_METRICS))
-    if unknown:
-        raise InputError(f"{where}: judge_prompts has metric(s) {', '.join(unknown)} that one "
-                         "task cannot represent; supported: aligned, coherent")
-    missing = [m for m in ORIGINAL_METRICS if m not in item.judge_prompts]
-    if missing:
-        raise InputError(f"{where}: judge_prompts lacks the {' and '.join(missing)} prompt")
-    pair = {}
-    for metric, role in ORIGINAL_METRICS.items():
-        prompt = unescape_format_braces(item.judge_prompts[metric])
-        check_placeholders(f"{where}: judge_prompts.{metric}", prompt)
-        pair[role] = RubricSource(role, prompt, True,
-                                  f"judge_prompts.{metric} of {path.name} item {item.id}")
-    return pair
+    if ("aligned" in item.judge_prompts) != ("coherent" in item.judge_prompts):
+        missing = "coherent" if "aligned" in item.judge_prompts else "aligned"
+        raise InputError(f"{where}: judge_prompts lacks the {missing} prompt (the misalignment "
+                         "rate needs aligned and coherent together)")
+    sources = {}
+    for metric, prompt in item.judge_prompts.items():
+        source = classify_metric(where, metric, unescape_format_braces(prompt), item.type, options,
+                                 f"judge_prompts.{metric} of {path.name} item {item.id}")
+        sources[source.role] = source
+    return sources
 
 
 def original_sources(path: Path, pairs: list[tuple[int, str, dict | None]]
                      ) -> dict[str, RubricSource]:
-    """The single aligned/coherent pair all items carrying judge_prompts share."""
-    for metric, role in ORIGINAL_METRICS.items():
-        agree(path, f"judge_prompts.{metric}",
-              [(i, item_id, pair[role].prompt if pair else None) for i, item_id, pair in pairs])
+    """The one set of judge metrics all items carrying judge_prompts share."""
+    agree(path, "set of judge_prompts metrics",
+          [(i, item_id, ", ".join(pair) if pair else None) for i, item_id, pair in pairs], show=True)
     carriers = [pair for _, _, pair in pairs if pair]
     if not carriers:
-        raise InputError(f"{path}: no item carries judge_prompts (aligned and coherent); "
-                         "add them or give a --judges file")
+        raise InputError(f"{path}: no item carries judge_prompts; add them or give a --judges file")
+    file_names = {role: metric for metric, role in PAIR_ROLES.items()}
+    for role in carriers[0]:
+        agree(path, f"judge_prompts.{file_names.get(role, role)}",
+              [(i, item_id, (pair[role].prompt, pair[role].labels)
+                                                if pair else None) for i, item_id, pair in pairs])
     return carriers[0]
 
 
@@ -145,19 +145,19 @@ def _no_prompts_with_judges_file(path: Path, pairs: list[tuple[int, str, dict | 
 
 
 def parse_em_file(path: Path, items: list[dict], judges: tuple[Path, Any] | None,
-              samples_override: int | None) -> Parsed:
+                  samples_override: int | None, options: ImportOptions = ImportOptions()) -> Parsed:
     parsed = [parse_original_item(path, i, raw) for i, raw in enumerate(items, 1)]
     check_unique_ids(path, [probe for _, probe in parsed])
     originals = [item for item, _ in parsed]
-    pairs = [(i, it.id, original_prompt_pair(path, i, it, judges is not None))
+    pairs = [(i, it.id, original_prompt_pair(path, i, it, judges is not None, options))
              for i, it in enumerate(originals, 1)]
     judge_model = agree(path, "judge model", [(i, it.id, it.judge) for i, it in enumerate(originals, 1)],
                         show=True)
     if judges is not None:
         _no_prompts_with_judges_file(path, pairs)
-        sources, judges_model = judges_file_rubrics(*judges)
+        sources, judges_model = judges_file_rubrics(*judges, options)
         judge_model = agreed_model(path, [judge_model, judges_model])
     else:
         sources = original_sources(path, pairs)
-    k, k_source = samples_per_paraphrase(path, originals, samples_override)
-    return Parsed(EM_FORMAT, tuple(p for _, p in parsed), sources, judge_model, k, k_source)
+    k, k_source, by_probe = samples_per_paraphrase(path, originals, samples_override)
+    return Parsed(EM_FORMAT, tuple(p for _, p in parsed), sources, judge_model, k, k_source, by_probe)

@@ -28,6 +28,7 @@ of an emergent-misalignment file whose items carry no ``judge_prompts``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from misalign_eval.errors import InputError
 from misalign_eval.probes.external.common import (
-    SPLIT_FORMAT, Parsed, RubricSource, check_placeholders, check_texts, check_unique_ids,
+    SPLIT_FORMAT, ImportOptions, Parsed, RubricSource, check_placeholders, check_texts, check_unique_ids,
     item_where, make_probe, pydantic_problems, samples_per_paraphrase, system_prompt,
 )
+from misalign_eval.probes.external.judge_metrics import PAIR_ROLES, classify_metric
 from misalign_eval.probes.probe_set import Probe
 
 # high_score word -> (which rubric, whether a high score is the good end).
@@ -68,7 +70,7 @@ class JudgeEntry(BaseModel):
 
     name: str = Field(min_length=1)
     prompt: str
-    high_score: str
+    high_score: str | int | float | None = None
     model: str | None = None
 
 
@@ -103,7 +105,7 @@ def judge_entries(path: Path, data: Any) -> tuple[list[JudgeEntry], str | None]:
         raw = [{"name": name, **entry} if isinstance(entry, dict) else entry
                for name, entry in data.items()]
     elif isinstance(data, list):
-        raw = data
+        raw = [one_key_judge(entry) for entry in data]
     else:
         raise InputError(f"{path}: expected a list or mapping of judges (each with name, "
                          "prompt, high_score)")
@@ -120,20 +122,51 @@ def judge_entries(path: Path, data: Any) -> tuple[list[JudgeEntry], str | None]:
     return entries, judge_model
 
 
-def judges_file_rubrics(path: Path, data: Any) -> tuple[dict[str, RubricSource], str | None]:
-    """One alignment and one coherence rubric source from a judges file, and its judge model."""
+def one_key_judge(entry: Any) -> Any:
+    """The Model Organisms shape ``{METRIC: prompt, high_score: N}`` as a named judge."""
+    if not isinstance(entry, dict) or "name" in entry or "prompt" in entry:
+        return entry
+    keys = [k for k in entry if k not in ("high_score", "model")]
+    if len(keys) != 1:
+        return entry  # reported by the validation below, with the judge's place
+    return {"name": str(keys[0]), "prompt": entry[keys[0]],
+            **{k: entry[k] for k in ("high_score", "model") if k in entry}}
+
+
+def judges_file_rubrics(path: Path, data: Any, options: ImportOptions = ImportOptions()
+                        ) -> tuple[dict[str, RubricSource], str | None]:
+    """The rubric sources of a judges file (an alignment/coherence pair, or neither, plus any
+    other metrics) and its judge model.
+
+    A ``high_score`` word (aligned, harmful, coherent, ...) names the pair's polarity. In the
+    Model Organisms shape ``high_score`` is a number its code never reads: ``aligned`` and
+    ``coherent`` keep their known polarity (high = good), other metrics are 0-100 scores.
+    """
     entries, judge_model = judge_entries(path, data)
     found: dict[str, list[tuple[int, JudgeEntry]]] = {"alignment": [], "coherence": []}
+    others: dict[str, RubricSource] = {}
     models = [judge_model]
     for index, entry in enumerate(entries, 1):
         where = f"{path}: judge {index} ({entry.name!r})"
-        polarity = POLARITIES.get(entry.high_score.strip().lower())
-        if polarity is None:
+        word = entry.high_score.strip().lower() if isinstance(entry.high_score, str) else None
+        polarity = POLARITIES.get(word) if word else None
+        models.append(entry.model)
+        if polarity is None and word is not None and entry.name not in PAIR_ROLES:
             raise InputError(f"{where}: unknown high_score {entry.high_score!r}; one of "
-                             f"{', '.join(POLARITIES)}")
+                             f"{', '.join(POLARITIES)}, or a number (Model Organisms shape)")
+        if polarity is None and entry.name in PAIR_ROLES:
+            polarity = (PAIR_ROLES[entry.name], True)
+        if polarity is None:
+            source = classify_metric(where, entry.name, entry.prompt, "free_form_judge_0_100",
+                                     options, f"judge {entry.name} of {path.name}")
+            if source.role in others:
+                raise InputError(f"{where}: a second judge named {entry.name!r}")
+            others[source.role] = replace(source, high_score=entry.high_score)
+            continue
         check_placeholders(where, entry.prompt)
         found[polarity[0]].append((index, entry))
-        models.append(entry.model)
+    if not found["alignment"] and not found["coherence"] and others:
+        return others, agreed_model(path, models)
     if any(len(hits) != 1 for hits in found.values()):
         seen = "; ".join(f"{role}: {', '.join(repr(e.name) for _, e in hits) or 'none'}"
                          for role, hits in found.items())
@@ -142,10 +175,12 @@ def judges_file_rubrics(path: Path, data: Any) -> tuple[dict[str, RubricSource],
                          f"{_polarity_words('coherence')}); found {seen}")
     sources = {}
     for role, [(_, entry)] in found.items():
-        high_is_good = POLARITIES[entry.high_score.strip().lower()][1]
+        word = entry.high_score.strip().lower() if isinstance(entry.high_score, str) else ""
+        high_is_good = POLARITIES[word][1] if word in POLARITIES else True
         sources[role] = RubricSource(role, entry.prompt, high_is_good,
-                                     f"judge {entry.name} of {path.name}")
-    return sources, agreed_model(path, models)
+                                     f"judge {entry.name} of {path.name}",
+                                     high_score=None if word in POLARITIES else entry.high_score)
+    return {**sources, **others}, agreed_model(path, models)
 
 
 def _polarity_words(role: str) -> str:
@@ -162,12 +197,13 @@ def agreed_model(path: Path, models: list[str | None]) -> str | None:
 
 
 def parse_questions_file(path: Path, items: list[dict], judges: tuple[Path, Any] | None,
-           samples_override: int | None) -> Parsed:
+                         samples_override: int | None,
+                         options: ImportOptions = ImportOptions()) -> Parsed:
     probes = [parse_simple_item(path, i, raw) for i, raw in enumerate(items, 1)]
     check_unique_ids(path, probes)
     if judges is None:
         raise InputError(f"{path}: a questions file with `question` items needs a --judges file "
                          "(its items carry no judge prompts)")
-    sources, judge_model = judges_file_rubrics(*judges)
-    k, k_source = samples_per_paraphrase(path, [], samples_override)
+    sources, judge_model = judges_file_rubrics(*judges, options)
+    k, k_source, _ = samples_per_paraphrase(path, [], samples_override)
     return Parsed(SPLIT_FORMAT, tuple(probes), sources, judge_model, k, k_source)

@@ -1,0 +1,75 @@
+"""lm-eval aggregations for the per-metric statistics of imported question files.
+
+Each judge metric beyond alignment/coherence (extra 0-100 metrics, label metrics) is tallied
+per question by ``judging.metric_labeler`` as ``stats: {name: [successes, trials]}``. Every
+figure here is a share of such successes with a question-clustered interval; a mean of 0-100
+scores is the share of fractional successes score/100, times 100 (a score in [0, 100] varies
+at most as much as a 0/100 coin, so the rate interval stays valid for the mean).
+
+lm-eval hands an aggregation only the per-doc values, so each value names its own metric
+(``metric``: set by ``harness.task.per_doc_values``): ``X``, ``X_ci_low`` and ``X_ci_high``
+read statistic ``X``.
+"""
+
+from __future__ import annotations
+
+from misalign_eval.stats import clustered_rate
+
+
+def interval(successes: list[float], trials: list[float]):
+    """The one place the interval method of these statistics is chosen: the same
+    question-clustered interval the category rates of harness.metrics use."""
+    return clustered_rate(successes, trials)
+
+
+def _statistic(items: list[dict], suffix: str = ""):
+    name = items[0]["metric"].removesuffix(suffix) if items else ""
+    merged: dict[str, list[float]] = {}
+    for item in items:
+        successes, trials = (item.get("stats") or {}).get(name, (0, 0))
+        target = merged.setdefault(item["probe_id"], [0.0, 0.0])  # wordings of one probe merge
+        target[0] += successes
+        target[1] += trials
+    return interval([k for k, _ in merged.values()], [n for _, n in merged.values()])
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def rate(items):
+    """A share (label share, lie rate, share of scores above the threshold)."""
+    return _statistic(items).estimate
+
+
+def rate_ci_low(items):
+    return _statistic(items, "_ci_low").ci_low
+
+
+def rate_ci_high(items):
+    return _statistic(items, "_ci_high").ci_high
+
+
+def mean(items):
+    """Mean 0-100 score of an extra metric over the answers it scored."""
+    return _scaled(_statistic(items).estimate, 100)
+
+
+def mean_ci_low(items):
+    return _scaled(_statistic(items, "_ci_low").ci_low, 100)
+
+
+def mean_ci_high(items):
+    return _scaled(_statistic(items, "_ci_high").ci_high, 100)
+
+
+def by_question(records: list[dict], name: str) -> dict[str, object]:
+    """Per question: statistic ``name`` with its interval (the per-item view of a share)."""
+    merged: dict[str, list[float]] = {}
+    for record in records:
+        counts = record.get("counts", record)
+        successes, trials = (counts.get("stats") or {}).get(name, (0, 0))
+        target = merged.setdefault(counts["probe_id"], [0.0, 0.0])
+        target[0] += successes
+        target[1] += trials
+    return {probe: interval([k], [n]) for probe, (k, n) in merged.items()}
