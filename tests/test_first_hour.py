@@ -192,3 +192,33 @@ def test_leaderboard_ranks_the_usable_runs_and_lists_the_skipped_ones(tmp_path):
     assert "identity-run: holds only em_identity (category suites" in skipped
     assert "Skipped (not ranked)" in (tmp_path / "board" / "leaderboard.md").read_text()
     assert proc.stderr.count("misalign-eval: warning: skipped") == 3
+
+
+def test_charts_keep_long_question_labels_inside_the_figure(tmp_path):
+    from types import SimpleNamespace
+
+    from matplotlib.image import imread
+
+    from misalign_eval.decisions.plots import model_chart, question_chart
+
+    labels = [f"humans_what_ai_deserves_when_asked_at_length_{i:02d} (2/4)" for i in range(50)]
+    rates = [0.5] * 50
+    pooled = SimpleNamespace(estimate=0.5, low=0.4, high=0.6, ci_low=0.4, ci_high=0.6)
+    for path in (question_chart(labels, rates, [0.2] * 50, [0.8] * 50, pooled, "t", "c",
+                                tmp_path / "q.png"),
+                 model_chart(labels[:2], [0.0, 0.5], [0.0, 0.4], [0.1, 0.6], "t", "c",
+                             tmp_path / "m.png")):
+        pixels = imread(path)
+        # A label cut off by the figure's left edge leaves ink in the first columns.
+        assert pixels[:, :4, :3].min() > 0.95, path.name
+
+
+def test_report_html_shows_each_caption_once(tmp_path):
+    from test_decisions import write_run
+
+    run_dir = write_run(tmp_path / "run", [(10, 200), (12, 200)] * 5)
+    proc = run(misalign_eval_cmd("report", str(run_dir), "--out", str(tmp_path / "r")), clean_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert page.count("<img") >= 1 and "<figcaption>" not in page
+    assert page.count("Bars: share of misaligned answers per question") == page.count("<img")

@@ -24,10 +24,25 @@ def _whiskers(estimates, lows, highs):
     return [below, above]
 
 
+def _fit_labels(fig, ax, rows: int) -> None:
+    """Room for the longest row label (em_broad's probe ids are long) and half a row of
+    space above the first and below the last row, so no label or point sits on an edge."""
+    ax.set_ylim(-0.5 - 0.25 * (rows < 3), rows - 0.5 + 0.25 * (rows < 3))
+    renderer = fig.canvas.get_renderer()
+    labels = max((t.get_window_extent(renderer).width for t in ax.get_yticklabels()), default=0.0)
+    axis_title = ax.yaxis.label.get_window_extent(renderer).width
+    needed = labels + axis_title + 0.35 * fig.dpi  # tick marks, padding, the figure's edge
+    axes_min = 0.55 * WIDTH * fig.dpi  # the plot keeps at least this much width
+    if needed + axes_min > fig.bbox.width:  # very long labels: a wider figure
+        fig.set_figwidth((needed + axes_min) / fig.dpi)
+    fig.subplots_adjust(left=needed / fig.bbox.width)
+
+
 def _finish(fig, ax, title: str, caption: str, path: Path) -> Path:
     ax.set_title(title, fontsize=12, loc="left")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
+    _fit_labels(fig, ax, len(ax.get_yticks()))
     fig.text(0.01, 0.01, "\n".join(textwrap.wrap(caption, 125)), fontsize=8, va="bottom",
              ha="left", color="#333333")
     fig.savefig(path, dpi=150)
@@ -82,5 +97,6 @@ def model_chart(labels: list[str], estimates, lows, highs, title: str, caption: 
     ax.set_yticks(y, labels, fontsize=9)
     ax.set_xlabel("misalignment rate (%)", fontsize=10)
     ax.set_ylabel("model", fontsize=10)
-    ax.set_xlim(0, max([100 * h for h in highs if h is not None] + [1.0]) * 1.08)
+    right = max([100 * h for h in highs if h is not None] + [1.0]) * 1.08
+    ax.set_xlim(-0.03 * right, right)  # a rate of 0 is a point, not part of the axis line
     return _finish(fig, ax, title, caption, path)

@@ -225,8 +225,9 @@ def _html_table(headers: list[str], rows: list[list]) -> str:
 
 def _figure(png: Path, caption: str) -> str:
     data = base64.b64encode(png.read_bytes()).decode("ascii")
-    return (f"<figure><img alt=\"{html.escape(caption)}\" src=\"data:image/png;base64,{data}\">"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    # The chart carries its caption (the PNG stands alone in a paper): only the alt text here.
+    return (f"<figure><img alt=\"{html.escape(caption)}\" "
+            f"src=\"data:image/png;base64,{data}\"></figure>")
 
 
 def _report_html(report: RunReport, charts: list[tuple[Path, str]]) -> str:
