@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from misalign_eval.cli.import_scores import add_table_columns, table_columns
 from misalign_eval.errors import InputError
 
 DESCRIPTION = """\
 Grade the answers in lm-eval --log_samples files (samples_<task>_<time>.jsonl) and write one
 JSON line per question with every answer's judgement, then print the misalignment rate.
+
+Answer tables of other tools are read too: CSV or JSONL rows with question_id, question and
+answer (or response), e.g. the Model Organisms pipeline's; each question_id is one cluster,
+the task is named answer_table, and score columns in the table are ignored (to keep them
+without judge calls, use `misalign-eval import-scores`).
 
 Use it to grade with a second judge, or to generate on a GPU box with --predict_only and
 grade elsewhere. Files are streamed (memory stays flat), progress is shown, and verdicts are
@@ -22,7 +28,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("judge", help="grade saved lm-eval samples files",
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("samples", nargs="+", type=Path, help="samples_*.jsonl files from lm_eval --log_samples")
+    p.add_argument("samples", nargs="+", type=Path,
+                   help="samples_*.jsonl files from lm_eval --log_samples, or answer tables "
+                        "(CSV/JSONL with question_id, question, answer or response)")
     p.add_argument("--out", type=Path, required=True, help="output JSONL, one line per question")
     p.add_argument("--run-dir", type=Path, default=None,
                    help="also write DIR/LABEL/results_*.json and samples_*.jsonl in lm-eval's "
@@ -51,6 +59,7 @@ def register(subparsers) -> None:
     p.add_argument("--question-field", default="question",
                    help="field of each sample's doc holding the question text (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_table_columns(p)
     p.set_defaults(handler=run)
 
 
@@ -77,12 +86,13 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.samples if not p.is_file()]
     if missing:
         raise InputError(f"no such samples file: {', '.join(missing)}")
+    refuse_duplicates(args.samples)
     user_templates = shipped_task_templates(args.samples)
     preflight(config)
     run_writer = RunWriter(args.run_dir, args.label, definition) if args.run_dir else None
     summary = rejudge(args.samples, args.out, config, rubrics, definition,
                       args.question_field, progress=not args.quiet, run=run_writer,
-                      user_templates=user_templates)
+                      user_templates=user_templates, table_columns=table_columns(args))
     s = summarize("judged", QuestionCounts.merged(summary.tallies))
     rate = s.rate
 
@@ -90,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         return "n/a" if x is None else f"{100 * x:.1f}%"
 
     print(f"judge: {config.identity}; rubrics: {', '.join(r.identity for r in rubrics)}")
-    print(f"misalignment rate {pct(rate.estimate)} [95% CI {pct(rate.ci_low)}, {pct(rate.ci_high)}] "
+    print(f"misalignment rate {pct(rate.estimate)} [95% CI {pct(rate.low)}, {pct(rate.high)}] "
           f"({s.n_misaligned} of {s.n_eligible} answers in the denominator, "
           f"{s.n_questions} questions)")
     print(f"definition: {definition.describe()}")
@@ -102,6 +112,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote an lm-eval run directory: {run_writer.final} "
               f"(e.g. misalign-eval report {run_writer.final})")
     return 0
+
+
+def refuse_duplicates(paths) -> None:
+    """The same answers given twice would count twice (and narrow the interval): refuse a
+    path given twice, or two files with the same content."""
+    import hashlib
+
+    seen: dict[str, Path] = {}
+    for path in paths:
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read samples file ({exc.strerror})") from None
+        key = digest.hexdigest()
+        if key in seen:
+            same = "is given twice" if seen[key].resolve() == path.resolve() else f"has the same content as {seen[key]}"
+            raise InputError(f"{path}: {same}; each samples file may be judged once per run")
+        seen[key] = path
 
 
 def shipped_task_templates(paths) -> dict:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from lm_eval.api.filter import Filter
 
 from misalign_eval.errors import JudgeFailure
+from misalign_eval.harness.kept_answers import KeptAnswers, keep_answers
 from misalign_eval.harness.messages import question_for_judge
 from misalign_eval.harness.settings import TaskSettings
-from misalign_eval.judging.grading import (
-    Question, check_error_rate, judge_questions, opened_judge, save_unjudged,
-)
+from misalign_eval.judging.grading import Question, check_error_rate, judge_questions, opened_judge
 from misalign_eval.judging.preflight import preflight_once
+
+log = logging.getLogger("misalign_eval")
 
 
 class JudgeFilter(Filter):
@@ -23,10 +25,11 @@ class JudgeFilter(Filter):
     JudgeFailure, aborting the run, when the judge failed on more than max_error_rate.
     """
 
-    def __init__(self, rubrics, settings: TaskSettings, **kwargs):
+    def __init__(self, rubrics, settings: TaskSettings, task_name: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.rubrics = list(rubrics)
         self.settings = settings
+        self.task_name = task_name or "probes"
 
     def apply(self, resps, docs):
         config = self.settings.judge_config()
@@ -36,13 +39,29 @@ class JudgeFilter(Filter):
                               reference=doc.get("reference") or None,
                               extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
                      for answers, doc in zip(resps, docs)]
-        with opened_judge(config, self.rubrics) as judge:
-            records = judge_questions(judge, self.settings.labeler(self.rubrics), questions)
+        kept = self._keep(docs, resps, questions, config)
         try:
+            with opened_judge(config, self.rubrics) as judge:
+                records = judge_questions(judge, self.settings.labeler(self.rubrics), questions)
             check_error_rate(records, config.max_error_rate)
         except JudgeFailure as failure:
-            saved = save_unjudged(docs, resps, docs[0].get("probe_set", "probes") if docs else "probes")
-            raise JudgeFailure(f"{failure} The generated answers are kept in {saved}: grade them "
-                               f"once the judge works with `misalign-eval judge {saved} "
-                               "--out judged.jsonl`.") from None
-        return [json.dumps(record) for record in records]
+            if kept is None:
+                raise
+            raise JudgeFailure(f"{failure} The generated answers are kept in {kept.where()} "
+                               "once the judge works.") from None
+        except BaseException as exc:  # Ctrl-C, a bug, anything: say where the answers are
+            if kept is None:
+                raise
+            log.error("%s: judging stopped (%s); the generated answers are kept in %s",
+                      self.task_name, type(exc).__name__, kept.where())
+            raise
+        return [json.dumps(record, allow_nan=False) for record in records]
+
+    def _keep(self, docs, resps, questions: list[Question], config) -> KeptAnswers | None:
+        if config.mode == "off":
+            return None  # generate-only: lm-eval's --log_samples file is the product
+        kept = keep_answers(self.task_name, docs, resps, [q.question for q in questions],
+                            self.settings)
+        log.info("%s: %d answers kept in %s before judging; if this run stops, grade them with "
+                 "`%s`", self.task_name, sum(map(len, resps)), kept.path, kept.command)
+        return kept

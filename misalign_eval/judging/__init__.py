@@ -5,6 +5,6 @@
 - ``logprobs`` / ``sampled``: reading a score or category from the judge's reply.
 - ``client.Judge``: concurrent, cached, retried judge calls; ``limiter``: adaptive pool size.
 - ``cache.VerdictCache``: the SQLite verdict cache; ``preflight``: checks before generation.
-- ``grading``: ``judge_questions`` (answer lists -> records), ``check_error_rate``,
-  ``save_unjudged``.
+- ``grading``: ``judge_questions`` (answer lists -> records), ``check_error_rate``.
+- ``health.JudgeHealth``: the sequential test that stops a dead judge early.
 """

@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from misalign_eval.errors import JudgeFailure
 from misalign_eval.judging.cache import VerdictCache
 from misalign_eval.judging.client import JUDGE_DISABLED, Judge
-from misalign_eval.judging.config import JudgeConfig, default_cache_path
+from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.rubrics import Rubric
 from misalign_eval.scoring import ERROR, AlignmentLabeler, CategoryLabeler, Definition
 
@@ -90,16 +87,3 @@ def check_error_rate(records: list[dict], max_error_rate: float,
             f"({failed / answers:.1%}), above max_error_rate {max_error_rate:.1%}; "
             f"most common: {common}. No rate is published (raise "
             "MISALIGN_JUDGE_MAX_ERROR_RATE only knowingly).")
-
-
-def save_unjudged(docs: list[dict], resps: list[list[str]], name: str) -> Path:
-    """Keep generated answers the judge could not grade, as a samples file that
-    ``misalign-eval judge`` reads: generation is the expensive part, never throw it away."""
-    folder = default_cache_path().parent / "unjudged"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"samples_{name}_{time.strftime('%Y-%m-%dT%H-%M-%S')}.jsonl"
-    with path.open("w", encoding="utf-8") as sink:
-        for doc_id, (doc, answers) in enumerate(zip(docs, resps)):
-            sink.write(json.dumps({"doc_id": doc_id, "doc": dict(doc), "resps": [list(answers)],
-                                   "filter": "unjudged"}, ensure_ascii=False) + "\n")
-    return path

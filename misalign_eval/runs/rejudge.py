@@ -7,8 +7,10 @@ in batches, and only per-question counts are kept for the summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from misalign_eval.judging.grading import Question, check_error_rate, error_tall
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.harness.messages import fill_template
 from misalign_eval.judging.rubrics import Rubric
+from misalign_eval.runs.answer_tables import TableColumns, is_answer_table, table_questions
 from misalign_eval.runs.writer import RunWriter
 from misalign_eval.scoring import Definition, QuestionCounts
 
@@ -63,45 +66,114 @@ def _answers(resps, where: str) -> list[str]:
     return flat
 
 
-def read_samples(path: Path, question_field: str,
-                 user_template: str | None = None) -> Iterator[SampleQuestion]:
+def read_samples(path: Path, question_field: str, user_template: str | None = None,
+                 table_columns: TableColumns | None = None) -> Iterator[SampleQuestion]:
     """One item per document; later lines for the same doc (other filters) are skipped.
 
     ``user_template``: the task's template around the question (as in em_core_template), so
-    the judge sees the question the way the model did.
+    the judge sees the question the way the model did. A line's ``judge_question`` (written
+    by the judge filter when it keeps a live run's answers) is that question already.
+    Every line is untrusted: each problem is one InputError naming the file and line.
     """
+    if is_answer_table(path):  # CSV/JSONL answers of other tools (runs.answer_tables)
+        for source, task, doc_id, doc, answers in table_questions(path, table_columns or TableColumns()):
+            question = Question(doc["probe_id"], doc["category"], doc["question"], answers,
+                                extra={"paraphrase_index": doc["paraphrase_index"]})
+            yield SampleQuestion(source, task, doc_id, question,
+                                 (doc["probe_set_sha256"], doc["probe_id"]), doc)
+        return
+    if path.name.startswith("results_") and path.suffix == ".json":
+        raise InputError(f"{path}: this is an lm-eval results file (aggregates only); the answers "
+                         "are in the samples_<task>_<time>.jsonl next to it (written with "
+                         "--log_samples)")
     seen = set()
+    for where, line in _lines(path):
+        sample = _parse(where, line)
+        doc, doc_id = sample["doc"], sample["doc_id"]
+        if isinstance(doc_id, bool) or not isinstance(doc_id, (int, str)):
+            raise InputError(f"{where}: 'doc_id' must be an integer or a string, not "
+                             f"{type(doc_id).__name__}")
+        if doc_id in seen:
+            continue
+        seen.add(doc_id)
+        if not isinstance(doc, dict) or not isinstance(doc.get(question_field), str):
+            raise InputError(f"{where}: doc has no text field {question_field!r} "
+                             "(choose it with --question-field)")
+        for name in ("reference", "probe_set", "probe_set_sha256", "probe_id", "category"):
+            if doc.get(name) is not None and not isinstance(doc[name], (str, int)):
+                raise InputError(f"{where}: doc field {name!r} must be a string, not "
+                                 f"{type(doc[name]).__name__}")
+        answers = _answers(sample.get("resps"), where)
+        probe_id = str(doc.get("probe_id", doc_id))
+        judge_question = sample.get("judge_question")
+        text = (judge_question if isinstance(judge_question, str)
+                else fill_template(user_template, doc[question_field]))
+        question = Question(probe_id, str(doc.get("category", "")), text, answers,
+                            reference=str(doc["reference"]) if doc.get("reference") else None,
+                            extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
+        probe_set = str(doc.get("probe_set_sha256") or doc.get("probe_set") or path)
+        yield SampleQuestion(str(path), task_of(path), doc_id, question, (probe_set, probe_id), doc)
+    if not seen:
+        raise InputError(f"{path}: holds no samples (an empty file?); expected lm-eval "
+                         "--log_samples lines with 'doc', 'doc_id' and 'resps'")
+
+
+def _lines(path: Path) -> Iterator[tuple[str, str]]:
+    """(file:line, text) for each non-blank line; bytes that are not UTF-8 are named by line
+    and byte offset, as is a lone surrogate (valid JSON escape, not valid Unicode)."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot read samples file ({exc.strerror})") from None
+    offset = 0
     with handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+        for lineno, raw in enumerate(handle, 1):
             where = f"{path}:{lineno}"
             try:
-                sample = json.loads(line)
-                doc, doc_id = sample["doc"], sample["doc_id"]
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
-            except (KeyError, TypeError):
-                raise InputError(f"{where}: not an lm-eval samples line (needs 'doc', "
-                                 "'doc_id' and 'resps'; was it written with --log_samples?)") from None
-            if doc_id in seen:
-                continue
-            seen.add(doc_id)
-            if not isinstance(doc, dict) or not isinstance(doc.get(question_field), str):
-                raise InputError(f"{where}: doc has no text field {question_field!r} "
-                                 "(choose it with --question-field)")
-            answers = _answers(sample.get("resps"), where)
-            probe_id = str(doc.get("probe_id", doc_id))
-            question = Question(probe_id, str(doc.get("category", "")),
-                                fill_template(user_template, doc[question_field]), answers,
-                                reference=doc.get("reference") or None,
-                                extra={"paraphrase_index": doc.get("paraphrase_index", 0)})
-            probe_set = doc.get("probe_set_sha256") or doc.get("probe_set") or str(path)
-            yield SampleQuestion(str(path), task_of(path), doc_id, question, (probe_set, probe_id), doc)
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{where}: not UTF-8 text (byte offset {offset + exc.start} in "
+                                 "the file)") from None
+            offset += len(raw)
+            if text.strip():
+                yield where, text
+
+
+def _parse(where: str, line: str) -> dict:
+    try:
+        sample = json.loads(line)
+    except json.JSONDecodeError as exc:
+        hint = (" (a pretty-printed JSON file, such as lm-eval's results_*.json? The answers are "
+                "in samples_<task>_<time>.jsonl, one JSON object per line)"
+                if line.strip() in ("{", "[") else "")
+        raise InputError(f"{where}: not valid JSON ({exc.msg}){hint}") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply") from None
+    if not isinstance(sample, dict) or "doc" not in sample or "doc_id" not in sample:
+        raise InputError(f"{where}: not an lm-eval samples line (needs 'doc', 'doc_id' and "
+                         "'resps'; was it written with --log_samples?)")
+    try:
+        surrogate = _has_lone_surrogate(sample)
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply") from None
+    if surrogate:
+        raise InputError(f"{where}: holds a lone surrogate escape (e.g. \\ud800), which is not "
+                         "valid Unicode text")
+    return sample
+
+
+def _has_lone_surrogate(value) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _batches(items: Iterator[SampleQuestion], max_answers: int) -> Iterator[list[SampleQuestion]]:
@@ -116,44 +188,72 @@ def _batches(items: Iterator[SampleQuestion], max_answers: int) -> Iterator[list
         yield batch
 
 
-def count_answers(paths: list[Path], question_field: str) -> int:
-    return sum(len(item.question.answers) for path in paths for item in read_samples(path, question_field))
+def count_answers(paths: list[Path], question_field: str, table_columns=None) -> int:
+    return sum(len(item.question.answers) for path in paths
+               for item in read_samples(path, question_field, table_columns=table_columns))
+
+
+RESUME = "run the same command again once the judge works"
 
 
 def _check(summary: RejudgeSummary, config: JudgeConfig) -> None:
     try:
         check_error_rate([], config.max_error_rate, (summary.answers, summary.errors))
     except JudgeFailure as failure:
-        raise JudgeFailure(f"{failure} Verdicts obtained so far are cached: run the same "
-                           "command again once the judge works.") from None
+        raise JudgeFailure(f"{failure} Verdicts obtained so far are cached: {RESUME}.") from None
+
+
+def _partial_file(out: Path) -> Path:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write ({exc.strerror})") from None
+    os.close(handle)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def _writing(out: Path, partial: Path):
+    """The partial file open for writing; a full disk is one line naming --out, not a traceback."""
+    try:
+        with partial.open("w", encoding="utf-8") as sink:
+            yield sink
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write ({exc.strerror or exc})") from None
 
 
 def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rubric],
             definition: Definition, question_field: str = "question",
             batch_answers: int = 2000, progress: bool = True,
             run: RunWriter | None = None,
-            user_templates: dict[Path, str] | None = None) -> RejudgeSummary:
+            user_templates: dict[Path, str] | None = None,
+            table_columns: TableColumns | None = None) -> RejudgeSummary:
     """Judge every answer of ``paths`` and write one record per question to ``out`` (and,
     with ``run``, an lm-eval run directory for the decision commands).
 
     The output appears only when complete (written to a temporary name, then renamed).
     """
-    total = count_answers(paths, question_field)  # validates every line before paying for calls
+    total = count_answers(paths, question_field, table_columns)  # validates every line first
     summary = RejudgeSummary()
-    partial = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_file(out)  # unique: two runs with the same --out never share one
     bar = tqdm(total=total * len(rubrics), desc="Judging", unit="call", disable=not progress,
                dynamic_ncols=True)
     try:
-        with opened_judge(config, rubrics) as judge, partial.open("w", encoding="utf-8") as sink:
+        with opened_judge(config, rubrics) as judge, _writing(out, partial) as sink:
             for path in paths:
                 template = (user_templates or {}).get(path)
-                for batch in _batches(read_samples(path, question_field, template), batch_answers):
-                    records = judge_questions(judge, definition, [b.question for b in batch],
-                                              progress=progress, bar=bar)
+                for batch in _batches(read_samples(path, question_field, template, table_columns),
+                                      batch_answers):
+                    try:
+                        records = judge_questions(judge, definition, [b.question for b in batch],
+                                                  progress=progress, bar=bar)
+                    except JudgeFailure as failure:  # a dead judge, stopped early
+                        raise JudgeFailure(f"{failure} {RESUME[0].upper()}{RESUME[1:]}.") from None
                     for item, record in zip(batch, records):
                         sink.write(json.dumps({"source": item.source, "task": item.task,
-                                               "doc_id": item.doc_id, **record}) + "\n")
+                                               "doc_id": item.doc_id, **record},
+                                              allow_nan=False) + "\n")
                         if run is not None:
                             run.add(item.task, item.source, item.doc_id, item.doc,
                                     item.question.answers, record)
@@ -166,7 +266,10 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
                         _check(summary, config)
             summary.calls_made, summary.cache_hits = judge.calls_made, judge.cache_hits
         _check(summary, config)
-        os.replace(partial, out)
+        try:
+            os.replace(partial, out)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write ({exc.strerror})") from None
         if run is not None:
             run.finish()
     finally:
