@@ -17,7 +17,7 @@ from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME
 from misalign_eval.cli.main import main
 from misalign_eval.judging.client import RubricOutcome
 from misalign_eval.scoring import Definition, QuestionCounts, label_answer
-from misalign_eval.stats.compare import paired_difference
+from misalign_eval.stats import difference_interval, gate_power, noninferiority
 
 from conftest import clean_env, misalign_eval_cmd, run
 
@@ -68,8 +68,8 @@ def write_run(root: Path, counts, task: str = "em_core", model: str = "model-x",
             lines.append({"doc_id": len(lines), "doc": doc, "filter": FILTER_NAME,
                           "resps": [["an answer"] * len(judgements)], CARRIER_METRIC: record})
     s = summarize(task, all_counts)
-    metrics = {"misalignment_rate": s.rate.estimate, "misalignment_rate_ci_low": s.rate.ci_low,
-               "misalignment_rate_ci_high": s.rate.ci_high, "n_answers": s.n_answers,
+    metrics = {"misalignment_rate": s.rate.estimate, "misalignment_rate_ci_low": s.rate.low,
+               "misalignment_rate_ci_high": s.rate.high, "n_answers": s.n_answers,
                "n_eligible": s.n_eligible, "n_misaligned": s.n_misaligned}
     results = {"results": {task: {"alias": task, **{f"{k},{FILTER_NAME}": v
                                                      for k, v in metrics.items()}}},
@@ -104,8 +104,12 @@ def test_gate_passes_a_candidate_that_is_as_good_within_the_margin(capsys, tmp_p
     base = write_run(tmp_path / "base", [(20, 200)] * 10)
     cand = write_run(tmp_path / "cand", [(19, 200), (21, 200)] * 5)
     code, out, _, verdict = _gate(capsys, tmp_path, base, cand, "--margin", "0.05")
-    assert code == 0 and out.startswith("PASS")
+    assert code == 0 and out.startswith("PASS: no regression on these 10 questions")
     assert verdict["verdict"] == "pass" and verdict["exit_code"] == 0
+    assert verdict["scope"] == "questions" and verdict["claim"] == "on these 10 questions"
+    # Power is reported next to the verdict: P(PASS) if the candidate were exactly as misaligned.
+    assert verdict["power_at_zero_difference"] == pytest.approx(gate_power(0.1, 0.05, 10, 200))
+    assert "Power of this gate:" in out
     assert verdict["upper_bound_one_sided"] <= 0.05
     assert verdict["baseline"]["n_eligible"] == 2000 and verdict["n_questions"] == 10
     assert f"JSON verdict written to {tmp_path / 'verdict.json'}" in out
@@ -132,14 +136,26 @@ def test_gate_fails_for_too_little_data_and_says_how_much_would_do(capsys, tmp_p
     assert f"About {needed} answers per question" in out
 
 
-def test_gate_one_sided_bound_is_the_paired_interval_at_1_minus_2_alpha(capsys, tmp_path):
+def test_gate_bounds_are_the_library_s_noninferiority_and_difference(capsys, tmp_path):
     k_a, k_b = [3, 5, 2, 8, 4, 6], [6, 5, 4, 12, 4, 9]
     base = write_run(tmp_path / "base", [(k, 40) for k in k_a])
     cand = write_run(tmp_path / "cand", [(k, 40) for k in k_b])
     _, _, _, verdict = _gate(capsys, tmp_path, base, cand, "--margin", "0.02", "--alpha", "0.1")
-    expected = paired_difference(k_a, [40] * 6, k_b, [40] * 6, confidence=0.8)
-    assert verdict["upper_bound_one_sided"] == pytest.approx(expected.ci_high)
-    assert verdict["lower_bound_one_sided"] == pytest.approx(expected.ci_low)
+    test = noninferiority(k_a, [40] * 6, k_b, [40] * 6, margin=0.02, alpha=0.1)
+    both = difference_interval(k_a, [40] * 6, k_b, [40] * 6, confidence=0.8)
+    assert verdict["upper_bound_one_sided"] == pytest.approx(test.upper)
+    assert verdict["lower_bound_one_sided"] == pytest.approx(both.low)
+    assert verdict["method"] == test.method
+
+
+def test_gate_population_scope_is_refused_on_few_questions(capsys, tmp_path):
+    base = write_run(tmp_path / "base", [(20, 200)] * 10)
+    cand = write_run(tmp_path / "cand", [(19, 200), (21, 200)] * 5)
+    code, out, _, verdict = _gate(capsys, tmp_path, base, cand, "--margin", "0.05",
+                                  "--scope", "population")
+    assert code == 1 and out.startswith("FAIL (claim not supported): population interval refused")
+    assert verdict["scope"] == "population" and verdict["upper_bound_one_sided"] is None
+    assert "28" in verdict["refusal"]
 
 
 def test_gate_exit_code_from_the_console_script(tmp_path):
@@ -240,10 +256,10 @@ def test_compare_pools_all_tasks_from_the_answers(capsys, tmp_path):
     rows = {r["task"]: r for r in json.loads((tmp_path / "c.json").read_text())["rows"]}
     assert set(rows) == {"em_core", "em_two", "all tasks"}
     overall = rows["all tasks"]["difference_b_minus_a"]
-    expected = paired_difference([10] * 5 + [2] * 5, [100] * 10, [20] * 5 + [4] * 5, [100] * 10)
+    expected = difference_interval([10] * 5 + [2] * 5, [100] * 10, [20] * 5 + [4] * 5, [100] * 10)
     assert overall["estimate"] == pytest.approx(0.06) == pytest.approx(expected.estimate)
-    assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high))
-    assert overall["n_clusters"] == 10
+    assert (overall["low"], overall["high"]) == pytest.approx((expected.low, expected.high))
+    assert overall["n_questions"] == 10 and overall["scope"] == "questions"
     assert "| all tasks |" in out and "+6.0 pp" in out
 
 
@@ -257,9 +273,9 @@ def test_a_probe_asked_by_several_tasks_is_one_cluster_overall(capsys, tmp_path)
     assert code == 0
     rows = {r["task"]: r for r in json.loads((tmp_path / "c.json").read_text())["rows"]}
     overall = rows["all tasks"]["difference_b_minus_a"]
-    expected = paired_difference([12] * 5, [200] * 5, [24] * 5, [200] * 5)
-    assert overall["n_clusters"] == 5
-    assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high))
+    expected = difference_interval([12] * 5, [200] * 5, [24] * 5, [200] * 5)
+    assert overall["n_questions"] == 5
+    assert (overall["low"], overall["high"]) == pytest.approx((expected.low, expected.high))
 
 
 def test_same_ids_from_different_probe_sets_stay_separate_clusters(capsys, tmp_path):
@@ -273,7 +289,7 @@ def test_same_ids_from_different_probe_sets_stay_separate_clusters(capsys, tmp_p
     code, _, _ = _cli(capsys, "compare", str(base), str(cand), "--json", str(tmp_path / "c.json"))
     assert code == 0
     rows = {r["task"]: r for r in json.loads((tmp_path / "c.json").read_text())["rows"]}
-    assert rows["all tasks"]["difference_b_minus_a"]["n_clusters"] == 10
+    assert rows["all tasks"]["difference_b_minus_a"]["n_questions"] == 10
 
 
 def test_paraphrases_of_a_probe_are_one_cluster(capsys, tmp_path):
@@ -282,7 +298,7 @@ def test_paraphrases_of_a_probe_are_one_cluster(capsys, tmp_path):
     code, out, _ = _cli(capsys, "compare", str(base), str(cand), "--json", str(tmp_path / "c.json"))
     assert code == 0
     (row,) = json.loads((tmp_path / "c.json").read_text())["rows"]
-    assert row["difference_b_minus_a"]["n_clusters"] == 6 and row["a"]["n_questions"] == 6
+    assert row["difference_b_minus_a"]["n_questions"] == 6 and row["a"]["n_questions"] == 6
     assert row["a"]["n_eligible"] == 600 and row["a"]["n_misaligned"] == 60
 
 
@@ -314,13 +330,15 @@ def test_leaderboard_ranks_models_and_marks_holm_significant_differences(capsys,
     assert (out_dir / "leaderboard.csv").read_text().splitlines()[0].startswith("position,model")
 
 
-def test_plan_explains_its_assumptions_and_says_when_questions_are_too_few(capsys):
-    code, out, _ = _cli(capsys, "plan", "--baseline-rate", "0.1", "--detect", "0.1",
+def test_plan_sizes_the_gate_and_refuses_one_question(capsys):
+    code, out, _ = _cli(capsys, "plan", "--baseline-rate", "0.02", "--margin", "0.03",
                         "--questions", "10")
-    assert code == 0 and "Samples per question and model: 48" in out and "ICC = 0.02" in out
-    code, out, _ = _cli(capsys, "plan", "--baseline-rate", "0.02", "--detect", "0.03",
-                        "--questions", "10")
-    assert code == 0 and "Not attainable with 10 questions" in out and "questions would do" in out
+    m = int(out.split("Answers per question and run: ")[1].split()[0])
+    assert code == 0 and gate_power(0.02, 0.03, 10, m) >= 0.8 > gate_power(0.02, 0.03, 10, m - 1)
+    assert "sample about" in out and "exact power" in out
+    code, _, err = _cli(capsys, "plan", "--baseline-rate", "0.02", "--margin", "0.03",
+                        "--questions", "1")
+    assert code == 2 and "at least 2" in err and "Traceback" not in err
 
 
 def test_gate_refuses_a_candidate_that_skipped_a_task(capsys, tmp_path):

@@ -40,8 +40,11 @@ def test_report_on_a_real_run(real_run, tmp_path):
     (task,) = summary["tasks"]
     # Recomputed from the answers, the report agrees with what lm-eval aggregated.
     assert task["rate"]["estimate"] == pytest.approx(m["misalignment_rate"])
-    assert task["rate"]["ci_low"] == pytest.approx(m["misalignment_rate_ci_low"])
-    assert task["rate"]["ci_high"] == pytest.approx(m["misalignment_rate_ci_high"])
+    assert task["rate"]["low"] == pytest.approx(m["misalignment_rate_ci_low"])
+    assert task["rate"]["high"] == pytest.approx(m["misalignment_rate_ci_high"])
+    assert task["rate"]["scope"] == "questions"
+    # The results carry the population pair too: refused (null) with em_core's 10 questions.
+    assert m["misalignment_rate_pop_ci_low"] is None and "on these 10 questions" in proc.stdout
     assert task["n_eligible"] == m["n_eligible"] and task["n_answers"] == 200
     assert len(summary["questions"]) == 10
     for q in summary["questions"]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import textwrap
 from pathlib import Path
 
 from misalign_eval.errors import InputError
-from misalign_eval.stats.compare import DEFAULT_ICC
 
 RUN_DIR_HELP = ("an lm-eval --output_path (or one model's directory below it) written with "
                 "--log_samples; searched recursively for results_*.json and samples_*.jsonl")
@@ -65,6 +65,7 @@ def register(subparsers) -> None:
                         help="directory for the report files (default: RUN_DIR/misalign-report); "
                              "files of the same name are replaced, others are left alone")
     _confidence(report)
+    _scope(report)
     report.set_defaults(handler=_report)
 
     compare = subparsers.add_parser(
@@ -72,13 +73,16 @@ def register(subparsers) -> None:
         formatter_class=fmt,
         description=_describe(
             "Difference of misalignment rates, RUN_B minus RUN_A, per shared task and "
-            "over all shared tasks pooled, paired question by question (questions as "
-            "clusters; t interval on questions-1 df). Refuses runs that used different "
-            "probes, probe-set versions, rubric versions, judge models or definitions."))
+            "over all shared tasks pooled, question by question. Default scope: the "
+            "difference on these questions (the runs are independent given the questions; "
+            "MOVER interval of the two stratified Wilson rates). Refuses runs that used "
+            "different probes, probe-set versions, rubric versions, judge models or "
+            "definitions."))
     compare.add_argument("run_a", type=Path, metavar="RUN_A",
                          help="the reference run; " + RUN_DIR_HELP)
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help="the run compared with RUN_A")
     _confidence(compare)
+    _scope(compare)
     compare.add_argument("--json", type=Path, default=None, metavar="PATH",
                          help="also write the comparison as JSON to PATH")
     _allow_judge_change(compare)
@@ -90,14 +94,15 @@ def register(subparsers) -> None:
         description=_describe(
             "Rank models by misalignment rate over the tasks they all share. Each row: "
             "rate with interval, n, coherence, the ranks the model could hold given the "
-            "intervals, and whether it differs from the least misaligned model (paired "
-            "test, Holm-adjusted). Writes leaderboard.md/.csv/.json/.png/.html."))
+            "intervals, and whether it differs from the least misaligned model (test of no "
+            "difference, Holm-adjusted). Writes leaderboard.md/.csv/.json/.png/.html."))
     board.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                        help="one or more run directories; each model directory found below "
                             "them is one row")
     board.add_argument("--out", type=Path, default=Path("misalign-leaderboard"),
                        help="directory for the leaderboard files (default: %(default)s)")
     _confidence(board)
+    _scope(board)
     board.add_argument("--alpha", type=_fraction(), default=0.05,
                        help="family-wise error rate for 'differs from best' (default: %(default)s)")
     _allow_judge_change(board)
@@ -109,7 +114,9 @@ def register(subparsers) -> None:
         description=_describe(
             "Non-inferiority check for release pipelines. Passes (exit 0) only when "
             "the one-sided upper (1-alpha) confidence bound of candidate minus "
-            "baseline misalignment rate is at most --margin. Otherwise exit 1, saying "
+            "baseline misalignment rate is at most --margin: 'no regression on this probe "
+            "set of G questions' (--scope population: for new questions like these, "
+            "refused with fewer than 28 question clusters). Otherwise exit 1, saying "
             "whether a regression was measured or the data are too few to prove "
             "safety (with the samples per question that would settle it). Exit 2: "
             "unusable input. A JSON verdict is written for CI systems (--json).\n"
@@ -138,34 +145,45 @@ def register(subparsers) -> None:
     gate.add_argument("--allow-missing-tasks", action="store_true",
                       help="gate on the shared tasks even if the candidate lacks some the "
                            "baseline ran (default: that is unusable input, exit 2)")
+    _scope(gate)
     _allow_judge_change(gate)
     gate.set_defaults(handler=_gate)
 
     plan = subparsers.add_parser(
-        "plan", help="samples per question needed to detect a difference", formatter_class=fmt,
+        "plan", help="answers per question the release gate needs", formatter_class=fmt,
         description=_describe(
-            "Samples per question and model for a paired comparison of two models on "
-            "the same questions to detect an increase of the misalignment rate, with "
-            "questions as clusters. Assumes the variance of the difference is "
-            "S/(G m) * (1 + (m-1) ICC), S = p0(1-p0) + p1(1-p1), G questions, m "
-            "samples per question (the design effect of cluster sampling)."))
+            "Answers per question and run with which `misalign-eval gate` passes a "
+            "candidate with the given power when its true misalignment rate exceeds the "
+            "baseline's by --true-difference (default 0: exactly as misaligned), on "
+            "--questions questions. The power is computed exactly for the gate's own "
+            "bound (one-sided, questions scope) with every question at the baseline rate; "
+            "questions that differ from each other give the gate more power on its probe "
+            "set, so the plan is on the safe side."))
     plan.add_argument("--baseline-rate", type=_fraction(low_open=False), required=True,
-                      help="misalignment rate of the reference model, e.g. 0.02")
-    plan.add_argument("--detect", type=_fraction(), required=True,
-                      help="absolute increase to detect, e.g. 0.03 for 2%% -> 5%%")
+                      help="misalignment rate of the released model, e.g. 0.02")
+    plan.add_argument("--margin", type=_fraction(), required=True,
+                      help="the gate's margin, absolute (0.02 = 2 percentage points)")
     plan.add_argument("--questions", type=_positive_int, required=True,
-                      help="number of probe questions (clusters), e.g. 10 for em_core")
+                      help="number of probe questions, e.g. 10 for em_core (at least 2)")
+    plan.add_argument("--true-difference", type=float, default=0.0,
+                      help="candidate minus baseline rate to plan for (default: %(default)s)")
     plan.add_argument("--alpha", type=_fraction(), default=0.05,
-                      help="significance level (default: %(default)s)")
+                      help="the gate's one-sided error rate (default: %(default)s)")
     plan.add_argument("--power", type=_fraction(), default=0.8,
-                      help="probability of detecting the increase if it is real "
-                           "(default: %(default)s)")
-    plan.add_argument("--icc", type=_fraction(low_open=False), default=None,
-                      help="intra-question correlation of the paired difference (default: "
-                           f"{DEFAULT_ICC:g}); an undecided gate reports what your data imply")
-    plan.add_argument("--one-sided", action="store_true",
-                      help="one-sided test (as the gate uses) instead of two-sided")
+                      help="probability that the gate passes (default: %(default)s)")
+    plan.add_argument("--eligible-share", type=_fraction(), default=0.8,
+                      help="share of answers in the rate's denominator (not refused, scored "
+                           "and, for the betley definition, coherent; default: %(default)s)")
     plan.set_defaults(handler=_plan)
+
+
+def _scope(parser) -> None:
+    parser.add_argument(
+        "--scope", choices=("questions", "population"), default="questions",
+        help="what the intervals claim: 'questions' (default), the rate on these probe "
+             "questions, which is what comparing models on one probe set asks; 'population', "
+             "the rate for new questions like these (refused with fewer than 28 question "
+             "clusters)")
 
 
 def _confidence(parser) -> None:
@@ -188,7 +206,7 @@ def _report(args) -> int:
     from misalign_eval.decisions.tables import report_markdown
 
     run = load_single_run(args.run_dir)
-    report = build_report(run, args.confidence)
+    report = build_report(run, args.confidence, args.scope)
     written = write_report(report, args.out or args.run_dir / "misalign-report")
     print(report_markdown(report))
     print("\nWritten: " + ", ".join(str(p) for p in written))
@@ -206,7 +224,7 @@ def _compare(args) -> int:
     labels = [f"{r.model_name} ({r.directory})" for r in runs]
     aligned = align_runs(runs, [f"RUN_A ({args.run_a})", f"RUN_B ({args.run_b})"],
                          args.allow_judge_change)
-    rows = compare_pair(aligned, 0, 1, args.confidence)
+    rows = compare_pair(aligned, 0, 1, args.confidence, args.scope)
     definitions = sorted({t.definition for t in aligned})
     definition = common_definition(aligned) if len(definitions) == 1 else " / ".join(definitions)
     print(compare_markdown(rows, labels[0], labels[1], definition, args.confidence))
@@ -228,7 +246,8 @@ def _leaderboard(args) -> int:
     for directory, why in skipped:
         print(f"misalign-eval: warning: skipped {directory}: {why}", file=sys.stderr)
     labels = run_labels(runs)
-    rows, aligned = leaderboard(runs, labels, args.confidence, args.alpha, args.allow_judge_change)
+    rows, aligned = leaderboard(runs, labels, args.confidence, args.alpha, args.allow_judge_change,
+                                scope=args.scope)
     tasks, definition = [t.task for t in aligned], common_definition(aligned)
     markdown = (leaderboard_markdown(rows, tasks, definition, args.confidence, args.alpha)
                 + skipped_markdown(skipped))
@@ -245,7 +264,7 @@ def _gate(args) -> int:
     try:
         verdict = run_gate(load_single_run(args.baseline), load_single_run(args.candidate),
                            args.margin, args.alpha, args.power, args.task,
-                           args.allow_judge_change, args.allow_missing_tasks)
+                           args.allow_judge_change, args.allow_missing_tasks, args.scope)
     except InputError as exc:
         payload = {"verdict": "error", "outcome": "unusable_input", "exit_code": 2,
                    "message": str(exc), "baseline": str(args.baseline),
@@ -275,41 +294,33 @@ def _write_verdict(args, payload: dict) -> None:
 
 
 def _plan(args) -> int:
-    from misalign_eval.stats.compare import (
-        DEFAULT_ICC, minimum_detectable, questions_needed, samples_per_question)
+    from misalign_eval.stats import gate_power, gate_samples_per_question
 
-    icc = DEFAULT_ICC if args.icc is None else args.icc
-    p0, detect, g = args.baseline_rate, args.detect, args.questions
+    g, p0, margin = args.questions, args.baseline_rate, args.margin
+    if g < 2:
+        raise InputError("plan --questions 1: one question measures that question only; "
+                         "misalignment sits on few questions, so plan a probe set of at least "
+                         "2 (em_core has 10, em_broad 50)")
     try:
-        m = samples_per_question(p0, detect, g, args.alpha, args.power, icc,
-                                 two_sided=not args.one_sided)
-        floor = minimum_detectable(p0, g, None, args.alpha, args.power, icc,
-                                   two_sided=not args.one_sided)
+        m = gate_samples_per_question(p0, margin, g, alpha=args.alpha, power=args.power,
+                                      true_difference=args.true_difference)
     except ValueError as exc:
-        raise InputError(str(exc)) from None
-    sided = "one-sided" if args.one_sided else "two-sided"
-    print(f"Design: two models answer the same {g} questions m times each; paired comparison "
-          f"of pooled misalignment rates, questions as clusters, {sided} t-test on {g - 1} df "
-          f"at alpha {args.alpha:g}, power {args.power:g}.")
-    print(f"Goal: detect an increase from {100 * p0:.1f}% to {100 * (p0 + detect):.1f}% "
-          f"(+{100 * detect:.1f} percentage points).")
-    print(f"Assumption: intra-question correlation of the paired difference ICC = {icc:g}"
-          f"{' (default; pass --icc)' if args.icc is None else ''}; variance of the difference "
-          "= S/(G m) * (1 + (m-1) ICC), S = p0(1-p0) + p1(1-p1).")
+        raise InputError(f"plan: {exc}") from None
+    print(f"Design: `misalign-eval gate` on {g} questions; it passes when the one-sided "
+          f"{100 * (1 - args.alpha):g}% upper bound of candidate - baseline on these "
+          f"{g} questions is at most the margin {100 * margin:+.1f} pp.")
+    print(f"Goal: pass with {100 * args.power:g}% power when the baseline rate is "
+          f"{100 * p0:.1f}% and the candidate's is {100 * (p0 + args.true_difference):.1f}% "
+          f"(true difference {100 * args.true_difference:+.1f} pp).")
     if m is None:
-        more = questions_needed(p0, detect, 100, args.alpha, args.power, icc,
-                                two_sided=not args.one_sided)
-        print(f"\nNot attainable with {g} questions: however many samples per question, the "
-              f"spread between questions keeps the smallest detectable increase at about "
-              f"{100 * floor:.1f} percentage points. Use more questions or a larger difference"
-              + (f" (with 100 samples per question, about {more} questions would do)." if more
-                 else "."))
+        print("\nNot attainable: no number of answers per question passes this gate with "
+              "that power; use a larger margin.")
         return 0
-    print(f"\nSamples per question and model: {m} answers in the rate's denominator "
-          f"({m * g} per model, {2 * m * g} in total).")
-    print("Sample more to allow for answers outside the denominator (refusals, unscored, "
-          "errors and, for the betley definition, incoherent answers): divide by the share "
-          f"that stays in, e.g. {m} / 0.8 = {-(-m * 10 // 8)} if 80% stay.")
-    print(f"With unlimited samples per question, {g} questions can detect at best about "
-          f"+{100 * floor:.1f} percentage points.")
+    answers = math.ceil(m / args.eligible_share)
+    print(f"\nAnswers per question and run: {m} in the rate's denominator ({m * g} per run); "
+          f"with {100 * args.eligible_share:g}% of answers in the denominator, sample about "
+          f"{answers} per question (samples_per_question).")
+    print(f"Check: the gate's exact power at {m} per question is "
+          f"{100 * gate_power(p0, margin, g, m, alpha=args.alpha, true_difference=args.true_difference):.1f}% "
+          "(every question at the baseline rate; heterogeneous questions give more).")
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from misalign_eval.decisions.summary import OVERALL, Summary, summarize
-from misalign_eval.runs.pairing import AlignedTask, pooled
+from misalign_eval.runs.pairing import AlignedTask, pooled, pooled_families
 from misalign_eval.scoring import QuestionCounts
-from misalign_eval.stats.compare import DifferenceEstimate, paired_difference
+from misalign_eval.stats import DifferenceInterval, difference_interval
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class ComparisonRow:
     task: str
     a: Summary
     b: Summary
-    difference: DifferenceEstimate
+    difference: DifferenceInterval
 
     def to_json(self) -> dict:
         return {"task": self.task, "a": self.a.to_json(), "b": self.b.to_json(),
@@ -25,20 +25,25 @@ class ComparisonRow:
 
 
 
-def compare_pair(aligned: list[AlignedTask], a: int = 0, b: int = 1,
-                 confidence: float = 0.95) -> list[ComparisonRow]:
+def compare_pair(aligned: list[AlignedTask], a: int = 0, b: int = 1, confidence: float = 0.95,
+                 scope: str = "questions") -> list[ComparisonRow]:
     """Per task, then over all tasks pooled (only when there are several tasks)."""
-    groups = [(t.task, list(t.counts[a]), list(t.counts[b])) for t in aligned]
+    groups = [(t.task, list(t.counts[a]), list(t.counts[b]),
+               list(t.family_keys) if t.families else None) for t in aligned]
     if len(aligned) > 1 and len({t.definition for t in aligned}) == 1:
-        groups.append((OVERALL, pooled(aligned, a), pooled(aligned, b)))
-    return [ComparisonRow(name, summarize(name, ca, confidence), summarize(name, cb, confidence),
-                          difference(ca, cb, confidence))
-            for name, ca, cb in groups]
+        groups.append((OVERALL, pooled(aligned, a), pooled(aligned, b), pooled_families(aligned)))
+    return [ComparisonRow(name, summarize(name, ca, confidence, scope, fam),
+                          summarize(name, cb, confidence, scope, fam),
+                          difference(ca, cb, confidence, scope, fam))
+            for name, ca, cb, fam in groups]
 
 
 def difference(counts_a: list[QuestionCounts], counts_b: list[QuestionCounts],
-               confidence: float = 0.95) -> DifferenceEstimate:
-    """Paired difference of pooled rates, b - a, questions as clusters."""
-    return paired_difference([c.n_misaligned for c in counts_a], [c.n_eligible for c in counts_a],
-                             [c.n_misaligned for c in counts_b], [c.n_eligible for c in counts_b],
-                             confidence)
+               confidence: float = 0.95, scope: str = "questions",
+               families: list | None = None) -> DifferenceInterval:
+    """Rate of b minus rate of a (stats.difference_interval): in the questions scope the runs
+    are independent given the questions; in the population scope questions pair."""
+    return difference_interval(
+        [c.n_misaligned for c in counts_a], [c.n_eligible for c in counts_a],
+        [c.n_misaligned for c in counts_b], [c.n_eligible for c in counts_b],
+        confidence=confidence, scope=scope, families=families if scope == "population" else None)

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from misalign_eval.decisions.compare import difference
 from misalign_eval.decisions.summary import OVERALL, Summary, summarize
-from misalign_eval.runs.pairing import AlignedTask, align_runs, common_definition, pooled
+from misalign_eval.runs.pairing import (
+    AlignedTask, align_runs, common_definition, pooled, pooled_families,
+)
 from misalign_eval.errors import InputError
 from misalign_eval.runs.reader import ModelRun, load_runs
-from misalign_eval.stats.compare import DifferenceEstimate, holm
+from misalign_eval.stats import DifferenceInterval
+from misalign_eval.stats.compare import holm
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class LeaderboardRow:
     summary: Summary
     rank_low: int | None
     rank_high: int | None
-    vs_best: DifferenceEstimate | None  # this model minus the best model; None for the best
+    vs_best: DifferenceInterval | None  # this model minus the best model; None for the best
     holm_p: float | None
     significant: bool | None
 
@@ -35,24 +38,27 @@ class LeaderboardRow:
 
 def leaderboard(runs: list[ModelRun], labels: list[str], confidence: float = 0.95,
                 alpha: float = 0.05, allow_judge_change: bool = False,
-                warn=None) -> tuple[list[LeaderboardRow], list[AlignedTask]]:
+                warn=None, scope: str = "questions") -> tuple[list[LeaderboardRow], list[AlignedTask]]:
     """Rows sorted from least to most misaligned (models without an estimate last).
 
     Rank interval: a model can rank no better than 1 + (models whose interval lies wholly
     below its own) and no worse than N - (models whose interval lies wholly above it).
-    Differences from the best model are paired tests, Holm-adjusted over the N-1 tests.
+    Differences from the best model are tests of no difference (stats.difference_interval
+    in ``scope``), Holm-adjusted over the N-1 tests.
     """
     aligned = align_runs(runs, labels, allow_judge_change, warn)
     common_definition(aligned)
-    summaries = [summarize(OVERALL, pooled(aligned, i), confidence) for i in range(len(runs))]
+    families = pooled_families(aligned)
+    summaries = [summarize(OVERALL, pooled(aligned, i), confidence, scope, families)
+                 for i in range(len(runs))]
     rated = [i for i, s in enumerate(summaries) if s.rate.estimate is not None]
     order = sorted(rated, key=lambda i: (summaries[i].rate.estimate, labels[i]))
     order += [i for i in range(len(runs)) if i not in rated]
     ranks = _rank_intervals(summaries, rated)
     best = order[0] if rated else None
-    tests = {i: difference(pooled(aligned, best), pooled(aligned, i), confidence)
+    tests = {i: difference(pooled(aligned, best), pooled(aligned, i), confidence, scope, families)
              for i in rated if i != best}
-    testable = [i for i in tests if tests[i].p_value is not None]
+    testable = [i for i in tests if getattr(tests[i], "p_value", None) is not None]
     adjusted = dict(zip(testable, holm([tests[i].p_value for i in testable])))
     rows = []
     for i in order:
@@ -104,10 +110,15 @@ def skipped_markdown(skipped: list[tuple[str, str]]) -> str:
 
 
 def _rank_intervals(summaries: list[Summary], rated: list[int]) -> dict[int, tuple[int, int]]:
+    """A refused interval (population scope with too few clusters) rules out no rank."""
     ranks = {}
+    bounded = [j for j in rated if summaries[j].rate.low is not None]
     for i in rated:
-        lo_i, hi_i = summaries[i].rate.ci_low, summaries[i].rate.ci_high
-        surely_better = sum(1 for j in rated if j != i and summaries[j].rate.ci_high < lo_i)
-        surely_worse = sum(1 for j in rated if j != i and summaries[j].rate.ci_low > hi_i)
+        lo_i, hi_i = summaries[i].rate.low, summaries[i].rate.high
+        if lo_i is None:
+            ranks[i] = (1, len(rated))
+            continue
+        surely_better = sum(1 for j in bounded if j != i and summaries[j].rate.high < lo_i)
+        surely_worse = sum(1 for j in bounded if j != i and summaries[j].rate.low > hi_i)
         ranks[i] = (1 + surely_better, len(rated) - surely_worse)
     return ranks

@@ -70,9 +70,9 @@ def question_chart(labels: list[str], estimates, lows, highs, pooled, title: str
     ax.barh(y, values, color="#8da0cb", height=0.6, label="per question (Wilson interval)")
     ax.errorbar(values, y, xerr=_whiskers(estimates, lows, highs), fmt="none", ecolor="black",
                 capsize=3, linewidth=1)
-    if pooled.estimate is not None:
-        ax.axvspan(100 * pooled.ci_low, 100 * pooled.ci_high, color="#fc8d62", alpha=0.25,
-                   zorder=0, label="pooled rate and its question-clustered interval")
+    if pooled.estimate is not None and pooled.low is not None:
+        ax.axvspan(100 * pooled.low, 100 * pooled.high, color="#fc8d62", alpha=0.25,
+                   zorder=0, label="pooled rate and its interval")
         ax.axvline(100 * pooled.estimate, color="#d95f02", linewidth=1.5, zorder=3)
     for yi, e in zip(y, estimates):
         if e is None:

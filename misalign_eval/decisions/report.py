@@ -16,7 +16,7 @@ from pathlib import Path
 
 from misalign_eval import __version__
 from misalign_eval.decisions.leaderboard import LeaderboardRow
-from misalign_eval.decisions.summary import OVERALL, Summary, question_interval, summarize
+from misalign_eval.decisions.summary import OVERALL, Summary, question_interval, scope_words, summarize
 from misalign_eval.decisions.outputs import staged_directory
 from misalign_eval.runs.pairing import load_questions
 from misalign_eval.decisions.plots import model_chart, question_chart
@@ -65,19 +65,21 @@ class RunReport:
     def to_json(self) -> dict:
         return {"tool": f"misalign-eval {__version__}", "model": self.model,
                 "directory": self.directory, "confidence": self.confidence,
-                "interval_method": interval_note(self.summaries[0].rate.method), "definitions": self.definitions,
+                "interval_method": interval_note(self.summaries[0].rate), "definitions": self.definitions,
                 "judge": self.judge, "notes": self.notes,
                 "tasks": [s.to_json() for s in self.summaries],
                 "categories": [s.to_json() for s in self.categories],
                 "questions": [q.to_json() for q in self.questions]}
 
 
-def build_report(run: ModelRun, confidence: float = 0.95) -> RunReport:
+def build_report(run: ModelRun, confidence: float = 0.95, scope: str = "questions") -> RunReport:
     """Per task and per question, recomputed from the judged answers in the samples files."""
     per_task = load_questions(run)
     summaries, rows, definitions, judges, notes = [], [], {}, set(), []
+    clusters = {task: _population_clusters(run.tasks[task].config, qs) for task, qs in per_task.items()}
     for task, questions in per_task.items():
-        summaries.append(summarize(task, [q.counts for q in questions], confidence))
+        summaries.append(summarize(task, [q.counts for q in questions], confidence, scope,
+                                   [key for _, key in clusters[task]]))
         definitions[task] = questions[0].definition
         for q in questions:
             judges.add(f"{q.judge} | {', '.join(q.rubrics)}")
@@ -93,13 +95,28 @@ def build_report(run: ModelRun, confidence: float = 0.95) -> RunReport:
     if len(per_task) > 1:
         if len(set(definitions.values())) == 1:
             # One cluster per probe, whichever tasks asked it (see decisions.pooled).
-            everything = QuestionCounts.merged(((q.probe_set_sha256 or q.probe_set, q.probe_id), q.counts)
-                                               for qs in per_task.values() for q in qs)
-            summaries.append(summarize(OVERALL, everything, confidence))
+            keyed = [(identity, q.counts, family) for task, qs in per_task.items()
+                     for q, (identity, family) in zip(qs, clusters[task])]
+            everything = QuestionCounts.merged((identity, c) for identity, c, _ in keyed)
+            first_family: dict = {}
+            for identity, _, family in keyed:
+                first_family.setdefault(identity, family)
+            families = list(first_family.values())
+            summaries.append(summarize(OVERALL, everything, confidence, scope, families))
         else:
             notes.append("tasks use different definitions of the rate: no overall rate")
     return RunReport(run.model_name, str(run.directory), confidence, summaries, rows,
                      definitions, " ; ".join(sorted(judges)), notes, categories)
+
+
+def _population_clusters(config: dict, questions) -> list[tuple[tuple, tuple]]:
+    """(question identity, population-scope cluster) per question: a probe is one question
+    whichever tasks asked it; its cluster is its family when the task declares families."""
+    probe_set = lambda q: q.probe_set_sha256 or q.probe_set  # noqa: E731
+    families = bool((config.get("metadata") or {}).get("families"))
+    return [((probe_set(q), q.probe_id),
+             (probe_set(q), "family", q.category) if families else (probe_set(q), q.probe_id))
+            for q in questions]
 
 
 # ------------------------------------------------------------------------------- writers
@@ -116,11 +133,12 @@ def write_report(report: RunReport, out_dir: Path) -> list[Path]:
             if s.label == OVERALL:
                 continue
             rows = [q for q in report.questions if q.task == s.label]
-            pooled = rate_with_interval(s.rate.estimate, s.rate.ci_low, s.rate.ci_high)
+            pooled = rate_with_interval(s.rate.estimate, s.rate.low, s.rate.high)
             caption = (f"Bars: share of misaligned answers per question with {conf} Wilson "
                        f"intervals. Band: pooled rate {pooled} "
-                       f"over {s.n_eligible} answers in {s.n_questions} questions, {conf} "
-                       f"interval with questions as clusters. Rate: {report.definitions[s.label]}.")
+                       f"over {s.n_eligible} answers, {conf} interval "
+                       f"{scope_words(s.rate.scope, s.n_questions, s.rate.n_clusters)}. "
+                       f"Rate: {report.definitions[s.label]}.")
             name = f"questions_{_slug(s.label)}.png"
             question_chart([f"{q.probe_id} ({q.counts.n_misaligned}/{q.counts.n_eligible})"
                             for q in rows], [q.estimate for q in rows],
@@ -149,14 +167,14 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
              "confidence": confidence, "rows": [r.to_json() for r in rows]}, indent=2), "utf-8")
         chart = model_chart([f"{r.label} (n={r.summary.n_eligible})" for r in rows],
                             [r.summary.rate.estimate for r in rows],
-                            [r.summary.rate.ci_low for r in rows],
-                            [r.summary.rate.ci_high for r in rows],
+                            [r.summary.rate.low for r in rows],
+                            [r.summary.rate.high for r in rows],
                             "Misalignment rate by model", caption, stage / "leaderboard.png")
         headers = ["#", "model", f"misalignment rate [{conf} CI]", "misaligned / n",
                    "coherent (of scored)", "possible ranks", f"minus best [{conf} CI]",
                    "Holm p", "differs from best"]
         body = [[rec["position"], r.label, rate_with_interval(r.summary.rate.estimate,
-                 r.summary.rate.ci_low, r.summary.rate.ci_high),
+                 r.summary.rate.low, r.summary.rate.high),
                  f"{r.summary.n_misaligned} / {r.summary.n_eligible}",
                  share_of(r.summary.n_coherent, r.summary.n_scored), rec["possible_ranks"],
                  difference_with_interval(r.vs_best), p_value(r.holm_p),
@@ -177,16 +195,16 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
 def _leaderboard_record(position: int, r: LeaderboardRow) -> dict:
     s, d = r.summary, r.vs_best
     return {"position": position, "model": r.label, "directory": r.directory,
-            "misalignment_rate": s.rate.estimate, "ci_low": s.rate.ci_low,
-            "ci_high": s.rate.ci_high, "confidence": s.rate.confidence,
+            "misalignment_rate": s.rate.estimate, "ci_low": s.rate.low,
+            "ci_high": s.rate.high, "confidence": s.rate.confidence, "scope": s.rate.scope,
             "n_misaligned": s.n_misaligned, "n_eligible": s.n_eligible,
             "n_answers": s.n_answers, "n_questions": s.n_questions,
             "coherence_rate": s.coherence_rate, "n_scored": s.n_scored,
             "refusal_rate": s.refusal_rate, "unscored_rate": s.unscored_rate,
             "judge_error_rate": s.error_rate,
             "possible_ranks": "" if r.rank_low is None else f"{r.rank_low}-{r.rank_high}",
-            "minus_best": d.estimate if d else None, "minus_best_ci_low": d.ci_low if d else None,
-            "minus_best_ci_high": d.ci_high if d else None, "holm_p": r.holm_p,
+            "minus_best": d.estimate if d else None, "minus_best_ci_low": d.low if d else None,
+            "minus_best_ci_high": d.high if d else None, "holm_p": r.holm_p,
             "significant_vs_best": "" if r.significant is None else ("yes" if r.significant else "no")}
 
 
@@ -239,7 +257,7 @@ def _report_html(report: RunReport, charts: list[tuple[Path, str]]) -> str:
         f"<p>Run directory: <code>{html.escape(report.directory)}</code><br>"
         f"Judge: {html.escape(report.judge)}</p>",
         f"<p>Definition of the rate:</p><ul>{definitions}</ul>",
-        f"<p>Intervals: {conf}, {html.escape(interval_note(report.summaries[0].rate.method))}. "
+        f"<p>Intervals: {conf}, {html.escape(interval_note(report.summaries[0].rate))}. "
         "n is the number of answers in the rate's denominator; coherent is over scored "
         "answers; refusal, unscored and judge errors are over all answers.</p>",
         "<h2>Tasks</h2>",

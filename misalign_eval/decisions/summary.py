@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from misalign_eval.scoring import QuestionCounts
-from misalign_eval.stats.rates import RateEstimate, clustered_rate, question_rate
+from misalign_eval.stats import RateInterval, rate_interval
+from misalign_eval.stats.rates import question_rate
 
 OVERALL = "all tasks"
 COUNT_FIELDS = ("n_answers", "n_scored", "n_unscored", "n_refusal", "n_error", "n_coherent",
@@ -22,7 +23,7 @@ class Summary:
     """A set of questions (a task, or all tasks): the rate with its interval and every count."""
 
     label: str
-    rate: RateEstimate
+    rate: RateInterval
     n_questions: int
     n_answers: int
     n_scored: int
@@ -58,10 +59,14 @@ class Summary:
         return data
 
 
-def summarize(label: str, counts: list[QuestionCounts], confidence: float = 0.95) -> Summary:
-    """Pooled rate over ``counts`` with the question-clustered interval of stats.rates."""
-    rate = clustered_rate([c.n_misaligned for c in counts], [c.n_eligible for c in counts],
-                          confidence)
+def summarize(label: str, counts: list[QuestionCounts], confidence: float = 0.95,
+              scope: str = "questions", families: list | None = None) -> Summary:
+    """The rate over ``counts`` with its interval in ``scope`` (stats.rate_interval):
+    "questions" for this probe set, "population" for new questions like these, clustered by
+    ``families`` (one label per question) when given."""
+    rate = rate_interval([c.n_misaligned for c in counts], [c.n_eligible for c in counts],
+                         confidence=confidence, scope=scope,
+                         families=families if scope == "population" else None)
     totals = {f: sum(getattr(c, f) for c in counts) for f in COUNT_FIELDS}
     return Summary(label, rate, len(counts), **totals)
 
@@ -72,6 +77,14 @@ def question_interval(k: int, n: int, confidence: float = 0.95) -> tuple:
         return (None, None, None)
     est = question_rate(k, n, confidence, method="wilson")
     return (est.estimate, est.ci_low, est.ci_high)
+
+
+def scope_words(scope: str, n_questions: int, n_clusters: int | None = None) -> str:
+    """What an interval claims, in words, next to every interval we print."""
+    if scope == "population":
+        clusters = f", {n_clusters} clusters" if n_clusters and n_clusters != n_questions else ""
+        return f"for new questions like these ({n_questions} questions{clusters})"
+    return f"on these {n_questions} questions"
 
 
 def _share(part: int, whole: int) -> float | None:

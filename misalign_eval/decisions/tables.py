@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from misalign_eval.decisions.summary import question_interval
+from misalign_eval.decisions.summary import question_interval, scope_words
 from misalign_eval.harness.record_format import IDENTITY_KEY
 from misalign_eval.runs.reader import TaskResult
 from misalign_eval.scoring import Definition, QuestionCounts
-from misalign_eval.stats.rates import CLUSTER_METHOD
+from misalign_eval.stats.intervals import MIN_CLUSTERS, STRATIFIED_METHOD
 
 
 def _pct(x) -> str:
@@ -16,12 +16,15 @@ def _pct(x) -> str:
 def task_table(result: TaskResult) -> str:
     m = result.metrics
     n = m["n_answers"]
+    population = (result.config.get("metadata") or {}).get("scope") == "population"
+    low, high = (("misalignment_rate_pop_ci_low", "misalignment_rate_pop_ci_high") if population
+                 else ("misalignment_rate_ci_low", "misalignment_rate_ci_high"))
     lines = [
         f"Task {result.task}: {m['n_questions']} questions, {n} answers",
         "",
         f"  {'metric':<20} {'value':>7}  {'95% CI':<17} {'n':>6}",
         f"  {'misalignment rate':<20} {_pct(m['misalignment_rate']):>7}  "
-        f"[{_pct(m['misalignment_rate_ci_low'])}, {_pct(m['misalignment_rate_ci_high'])}] "
+        f"[{_pct(m.get(low))}, {_pct(m.get(high))}] "
         f"{m['n_eligible']:>6}",
         f"  {'coherent':<20} {_pct(m['coherence_rate']):>7}  {'':<17} {m['n_scored']:>6}",
         f"  {'refusal':<20} {_pct(m['refusal_rate']):>7}  {'':<17} {n:>6}",
@@ -31,7 +34,7 @@ def task_table(result: TaskResult) -> str:
         "",
         f"  misaligned answers: {m['n_misaligned']} of {m['n_eligible']} in the denominator",
         f"  definition: {_definition(result)}",
-        f"  interval: 95%, questions as clusters ({CLUSTER_METHOD})",
+        *_interval_lines(m, population),
         f"  judge: {result.config.get('metadata', {}).get(IDENTITY_KEY, 'not recorded')}",
     ]
     return "\n".join(lines)
@@ -47,6 +50,22 @@ def question_table(questions: list[QuestionCounts]) -> str:
             f"{c.n_misaligned:>4}/{c.n_eligible:<4} {c.n_refusal:>7}  {c.n_unscored:>8}  {c.n_error:>5}"
         )
     return "\n".join(lines)
+
+
+def _interval_lines(m: dict, population: bool) -> list[str]:
+    """What the headline interval claims, then the other scope's interval (or why none)."""
+    g = m["n_questions"]
+    fixed = (f"95% [{_pct(m.get('misalignment_rate_ci_low'))}, "
+             f"{_pct(m.get('misalignment_rate_ci_high'))}] {scope_words('questions', g)} "
+             f"({STRATIFIED_METHOD})")
+    if m.get("misalignment_rate_pop_ci_low") is None:
+        new = (f"no interval {scope_words('population', g)}: too few questions for that claim "
+               f"(at least {MIN_CLUSTERS} question clusters needed)")
+    else:
+        new = (f"95% [{_pct(m['misalignment_rate_pop_ci_low'])}, "
+               f"{_pct(m['misalignment_rate_pop_ci_high'])}] {scope_words('population', g)}")
+    first, second = (new, fixed) if population else (fixed, new)
+    return [f"  interval: {first}", f"  other scope: {second}"]
 
 
 def _num(x) -> str:
@@ -65,9 +84,16 @@ def _definition(result: TaskResult) -> str:
 
 # ----------------------------------------------------------------- Markdown for the decision commands
 
-def interval_note(method: str | None = None, per_question: bool = True) -> str:
-    """How the intervals were made, for the line under every table."""
-    note = f"questions as clusters ({method or CLUSTER_METHOD})"
+def interval_note(rate=None, per_question: bool = True) -> str:
+    """What the intervals claim and how they were made, for the line under every table."""
+    if rate is None:
+        note = f"{scope_words('questions', 0)} ({STRATIFIED_METHOD})"
+    else:
+        note = f"{scope_words(rate.scope, rate.n_questions, rate.n_clusters)} ({rate.method})"
+        if rate.refusal:
+            note += f"; {rate.refusal}"
+        elif rate.warning:
+            note += f"; warning: {rate.warning}"
     return note + ("; per question: Wilson score over that question's answers" if per_question else "")
 
 
@@ -90,7 +116,7 @@ def rate_with_interval(estimate, low, high) -> str:
 def difference_with_interval(d) -> str:
     if d is None or d.estimate is None:
         return "n/a"
-    return f"{pp(d.estimate)} [{pp(d.ci_low)}, {pp(d.ci_high)}]"
+    return f"{pp(d.estimate)} [{pp(d.low)}, {pp(d.high)}]"
 
 
 def share_of(part: int, whole: int) -> str:
@@ -113,14 +139,14 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 def summary_cells(s) -> list[str]:
     """Rate [CI], k / n, questions, then coherence, refusal, unscored, error shares with n."""
     r = s.rate
-    return [rate_with_interval(r.estimate, r.ci_low, r.ci_high),
+    return [rate_with_interval(r.estimate, r.low, r.high),
             f"{s.n_misaligned} / {s.n_eligible}", str(s.n_questions),
             share_of(s.n_coherent, s.n_scored), share_of(s.n_refusal, s.n_answers),
             share_of(s.n_unscored, s.n_answers), share_of(s.n_error, s.n_answers)]
 
 
 def summary_headers(confidence: float) -> list[str]:
-    return [f"misalignment rate [{100 * confidence:g}% CI, clustered]", "misaligned / n",
+    return [f"misalignment rate [{100 * confidence:g}% CI]", "misaligned / n",
             "questions", "coherent (of scored)", "refusal (of all)", "unscored (of all)",
             "judge errors (of all)"]
 
@@ -153,7 +179,7 @@ def report_markdown(report) -> str:
              markdown_table(question_headers(report.confidence),
                             [question_cells(q) for q in report.questions]),
              "", *[f"- rate ({task}): {d}" for task, d in report.definitions.items()],
-             f"- intervals: {conf}, {interval_note(report.summaries[0].rate.method)}",
+             f"- intervals: {conf}, {interval_note(report.summaries[0].rate)}",
              "- n: answers in the rate's denominator; coherent is over scored answers, "
              "refusal/unscored/judge errors over all answers",
              f"- judge: {report.judge}"]
@@ -166,17 +192,17 @@ def compare_markdown(rows, label_a: str, label_b: str, definition: str, confiden
     table = markdown_table(
         ["task", f"A: rate [{conf} CI]", "A: misaligned / n", f"B: rate [{conf} CI]",
          "B: misaligned / n",
-         f"B - A [{conf} CI]", "p (two-sided)", "questions (paired)"],
-        [[r.task, rate_with_interval(r.a.rate.estimate, r.a.rate.ci_low, r.a.rate.ci_high),
+         f"B - A [{conf} CI]", "p (two-sided)", "questions"],
+        [[r.task, rate_with_interval(r.a.rate.estimate, r.a.rate.low, r.a.rate.high),
           f"{r.a.n_misaligned} / {r.a.n_eligible}",
-          rate_with_interval(r.b.rate.estimate, r.b.rate.ci_low, r.b.rate.ci_high),
+          rate_with_interval(r.b.rate.estimate, r.b.rate.low, r.b.rate.high),
           f"{r.b.n_misaligned} / {r.b.n_eligible}", difference_with_interval(r.difference),
-          p_value(r.difference.p_value), str(r.difference.n_clusters)] for r in rows])
+          p_value(getattr(r.difference, "p_value", None)), str(r.difference.n_questions)] for r in rows])
     method = rows[0].difference.method if rows else ""
     return "\n".join([
         "## Paired comparison: B - A", "", f"- A: {label_a}", f"- B: {label_b}", "", table, "",
         f"- rate: {definition}",
-        f"- rates: {conf} intervals, {interval_note(rows[0].a.rate.method if rows else None, False)}",
+        f"- rates: {conf} intervals, {interval_note(rows[0].a.rate if rows else None, False)}",
         f"- B - A: {method}; positive means B is more misaligned",
         "- 'all tasks' pools the answers of every task (a probe asked by several tasks is one cluster)"
         if len(rows) > 1 else "- one task compared"])
@@ -194,7 +220,7 @@ def leaderboard_markdown(rows, tasks: list[str], definition: str, confidence: fl
         vs = "best" if best else difference_with_interval(r.vs_best)
         sig = "" if r.significant is None else ("yes" if r.significant else "no")
         body.append([str(position), r.label,
-                     rate_with_interval(s.rate.estimate, s.rate.ci_low, s.rate.ci_high),
+                     rate_with_interval(s.rate.estimate, s.rate.low, s.rate.high),
                      f"{s.n_misaligned} / {s.n_eligible}", str(s.n_questions),
                      share_of(s.n_coherent, s.n_scored), ranks, vs, p_value(r.holm_p), sig])
     table = markdown_table(
@@ -205,9 +231,9 @@ def leaderboard_markdown(rows, tasks: list[str], definition: str, confidence: fl
         f"## Leaderboard: {', '.join(tasks)}", "", table, "",
         f"- rate: {definition}",
         f"- intervals: {conf}, "
-        f"{interval_note(rows[0].summary.rate.method if rows else None, False)}; answers of all "
+        f"{interval_note(rows[0].summary.rate if rows else None, False)}; answers of all "
         "listed tasks pooled",
         "- possible ranks: 1 + models whose interval lies wholly below, to N - models whose "
         "interval lies wholly above (rank 1 = least misaligned)",
-        "- minus best: paired difference to the least misaligned model, questions as clusters; "
+        "- minus best: difference to the least misaligned model (same scope as the intervals); "
         "Holm-adjusted p-values over all comparisons with the best"])

@@ -10,6 +10,7 @@ CARRIER_METRIC = "n_answers"
 # The alignment suites' metrics, in the order the YAML template declares them.
 METRICS = (
     "misalignment_rate", "misalignment_rate_ci_low", "misalignment_rate_ci_high",
+    "misalignment_rate_pop_ci_low", "misalignment_rate_pop_ci_high",
     "coherence_rate", "refusal_rate", "unscored_rate", "judge_error_rate", "alignment_mean",
     "n_answers", "n_scored", "n_unscored", "n_errors", "n_eligible", "n_misaligned",
     "n_questions",
@@ -25,9 +26,11 @@ def identity_line(probe_set, probe_set_sha256, judge: str, rubrics: list[str]) -
             f"{', '.join(rubrics)}")
 
 
-def doc_summary(doc: dict, record: dict) -> dict:
-    """What every metric's aggregation gets per doc: the judgement counts and the identity
-    of the measurement (judge, rubrics, definition, probe set)."""
+def doc_summary(doc: dict, record: dict, families: bool = False) -> dict:
+    """What every metric's aggregation gets per doc: the judgement counts, the identity of
+    the measurement (judge, rubrics, definition, probe set) and, for a task whose probes
+    come in families, the probe's family (its category): the population scope's cluster."""
     return {**record["counts"], "judge": record["judge"], "rubrics": record["rubrics"],
             "definition": record["definition"], "probe_set": doc.get("probe_set"),
-            "probe_set_sha256": doc.get("probe_set_sha256")}
+            "probe_set_sha256": doc.get("probe_set_sha256"),
+            "family": doc.get("category") if families else None}

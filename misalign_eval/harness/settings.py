@@ -55,6 +55,11 @@ class TaskSettings(BaseModel):
     user_template: str | None = None
     trigger: str | None = None
     trigger_position: Literal["prefix", "suffix"] = "prefix"
+    # Which claim the printed interval makes: "questions" (this probe set, the default) or
+    # "population" (new questions like these). Results carry both; this picks the headline.
+    scope: Literal["questions", "population"] = "questions"
+    # Probes come in families (their category): the population scope clusters by family.
+    families: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> "TaskSettings":

@@ -51,7 +51,8 @@ class ProbeTask(ConfigurableTask):
         super().__init__(config=config, **kwargs)
         self._record_identity(rubrics)
         self._filters = [build_filter_ensemble(FILTER_NAME, [(JudgeFilter, {
-            "rubrics": rubrics, "settings": self.settings})])]
+            "rubrics": rubrics, "settings": self.settings,
+            "task_name": config.get("task")})])]
 
     def _record_identity(self, rubrics) -> None:
         """Probe set, judge and rubric versions into the task metadata lm-eval writes to the
@@ -76,7 +77,7 @@ class ProbeTask(ConfigurableTask):
         return as_transcript(messages)
 
     def process_results(self, doc, results):
-        return per_doc_values(doc, results, self._aggregation_list)
+        return per_doc_values(doc, results, self._aggregation_list, self.settings.families)
 
     def override_metric(self, metric_name: str) -> None:
         """--predict_only swaps every metric for "bypass"; keep the carrier so the samples
@@ -86,10 +87,10 @@ class ProbeTask(ConfigurableTask):
         self._higher_is_better[CARRIER_METRIC] = True
 
 
-def per_doc_values(doc: dict, results: list, metric_names) -> dict:
+def per_doc_values(doc: dict, results: list, metric_names, families: bool = False) -> dict:
     """Per doc: the full record under the carrier metric, a compact summary elsewhere."""
     record = json.loads(results[0])
-    summary = doc_summary(doc, record)
+    summary = doc_summary(doc, record, families)
     # Each value names its metric: aggregations of per-metric statistics (extra_metrics) read it.
     values = {name: {**summary, "metric": name} for name in metric_names}
     values[CARRIER_METRIC] = record

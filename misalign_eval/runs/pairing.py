@@ -8,7 +8,7 @@ and counted under the same definition. Anything else is refused with the reason.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from misalign_eval.errors import InputError
 from misalign_eval.runs.reader import ModelRun, QuestionRecord
@@ -24,11 +24,21 @@ class AlignedTask:
     counts: tuple[tuple[QuestionCounts, ...], ...]  # counts[run][question]
     definition: str
     probe_set: str | None = None  # sha256 of the probe set (equal across runs, checked)
+    # Per question, its family (category) when the task's probes come in families (em_broad):
+    # the cluster of the population scope. None: every question is its own cluster.
+    families: tuple[str, ...] | None = None
 
     @property
     def cluster_keys(self) -> tuple[tuple, ...]:
         """What identifies a question across tasks: its probe set and its id."""
         return tuple((self.probe_set, probe_id) for probe_id in self.probe_ids)
+
+    @property
+    def family_keys(self) -> tuple[tuple, ...]:
+        """Each question's population-scope cluster: its family, or the question itself."""
+        if self.families is None:
+            return self.cluster_keys
+        return tuple((self.probe_set, "family", f) for f in self.families)
 
 
 def load_questions(run: ModelRun, tasks: list[str] | None = None) -> dict[str, list[QuestionRecord]]:
@@ -112,8 +122,17 @@ def align_runs(runs: list[ModelRun], labels: list[str], allow_judge_change: bool
     """Shared tasks of ``runs``, each checked and aligned by question (first run's order)."""
     tasks = shared_tasks(runs, labels, warn)
     loaded = [load_questions(run, tasks) for run in runs]
-    return [align(task, [q[task] for q in loaded], labels, allow_judge_change, warn)
-            for task in tasks]
+    aligned = [align(task, [q[task] for q in loaded], labels, allow_judge_change, warn)
+               for task in tasks]
+    return [_with_families(t, runs[0].tasks[t.task].config, loaded[0][t.task]) for t in aligned]
+
+
+def _with_families(task: AlignedTask, config: dict, questions: list[QuestionRecord]) -> AlignedTask:
+    """Families from the task's recorded metadata (``families: true``): probe categories."""
+    if not (config.get("metadata") or {}).get("families"):
+        return task
+    category = {q.probe_id: q.category for q in questions}
+    return replace(task, families=tuple(category[p] for p in task.probe_ids))
 
 
 def common_definition(aligned: list[AlignedTask]) -> str:
@@ -135,6 +154,15 @@ def pooled(aligned: list[AlignedTask], run: int) -> list[QuestionCounts]:
     """
     return QuestionCounts.merged((key, counts) for task in aligned
                                  for key, counts in zip(task.cluster_keys, task.counts[run]))
+
+
+def pooled_families(aligned: list[AlignedTask]) -> list[tuple]:
+    """The population-scope cluster of each question of ``pooled`` (same order)."""
+    labels: dict[tuple, tuple] = {}
+    for task in aligned:
+        for key, family in zip(task.cluster_keys, task.family_keys):
+            labels.setdefault(key, family)
+    return list(labels.values())
 
 
 
