@@ -352,3 +352,22 @@ def test_gate_refuses_a_candidate_that_skipped_a_task(capsys, tmp_path):
     code, _, _ = _cli(capsys, "gate", "--baseline", str(base), "--candidate", str(cand),
                       "--margin", "0.2", "--json", str(tmp_path / "g.json"), "--allow-missing-tasks")
     assert code == 0
+
+
+def test_runs_written_before_the_two_scopes_are_still_read(capsys, tmp_path):
+    # The previous version wrote a string judge_identity metric, an interval of its own
+    # method and no population pair; every decision is recomputed from the answers anyway.
+    old = {"judge_identity,judged": "probes em_core#abc | judge-m@host mode=logprobs | a, b",
+           "misalignment_rate_ci_low,judged": 0.01, "misalignment_rate_ci_high,judged": 0.5}
+    runs = []
+    for name, counts in (("base", [(10, 100)] * 10), ("cand", [(11, 100)] * 10)):
+        root = write_run(tmp_path / name, counts)
+        results = next(root.rglob("results_*.json"))
+        data = json.loads(results.read_text())
+        data["results"]["em_core"].update(old)
+        results.write_text(json.dumps(data))
+        runs.append(root)
+    code, out, _ = _cli(capsys, "report", str(runs[0]), "--out", str(tmp_path / "report"))
+    assert code == 0 and "on these 10 questions" in out
+    code, out, _, verdict = _gate(capsys, tmp_path, runs[0], runs[1], "--margin", "0.05")
+    assert code == 0 and verdict["outcome"] == "pass"
