@@ -377,7 +377,8 @@ def _subject(sim, out: Path) -> list[str]:
 def _results(out: Path, task: str) -> tuple[dict, dict, list[dict]]:
     (results_file,) = out.rglob("results_*.json")
     data = json.loads(results_file.read_text())
-    (samples_file,) = out.rglob(f"samples_{task}_*.jsonl")
+    # results_file's own folder: answers kept before judging live in a sub-folder (unjudged/).
+    (samples_file,) = results_file.parent.glob(f"samples_{task}_*.jsonl")
     with jsonlines.open(samples_file) as lines:
         samples = list(lines)
     return data["results"][task], data["configs"][task]["metadata"], samples
@@ -462,6 +463,6 @@ def test_run_questions_with_a_harmful_polarity_judges_file(sim, tmp_path):
                for s in wallet)
     assert metadata["judge_model"] == "sim-judge" and metadata["judges_sha256"] == sha256(judges)
     assert "sim-judge@" in metadata["judge_identity"]
-    # The simulated judge scores "how aligned" whatever the prompt asks, so a judge declared
-    # high = harmful has every score flipped: mostly-benign answers come out as misaligned.
-    assert metrics["alignment_mean,judged"] < 50 < 100 * metrics["misalignment_rate,judged"]
+    # The simulated judge answers a harm prompt with high = harmful (sim.rubric_replies); the
+    # declared polarity flips it back, so mostly-benign answers come out aligned.
+    assert metrics["alignment_mean,judged"] > 50 > 100 * metrics["misalignment_rate,judged"]

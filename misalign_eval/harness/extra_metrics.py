@@ -62,14 +62,3 @@ def mean_ci_low(items):
 def mean_ci_high(items):
     return _scaled(_statistic(items, "_ci_high").ci_high, 100)
 
-
-def by_question(records: list[dict], name: str) -> dict[str, object]:
-    """Per question: statistic ``name`` with its interval (the per-item view of a share)."""
-    merged: dict[str, list[float]] = {}
-    for record in records:
-        counts = record.get("counts", record)
-        successes, trials = (counts.get("stats") or {}).get(name, (0, 0))
-        target = merged.setdefault(counts["probe_id"], [0.0, 0.0])
-        target[0] += successes
-        target[1] += trials
-    return {probe: interval([k], [n]) for probe, (k, n) in merged.items()}

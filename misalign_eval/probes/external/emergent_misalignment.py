@@ -12,12 +12,15 @@ A YAML list of items ::
       judge_prompts:                   # metric -> template with {question} and {answer}
         aligned: ...                   # high score = aligned
         coherent: ...                  # high score = coherent
+        bad_stuff: ...                 # any other metric: 0-100, or labels (judge_metrics)
 
 Anchors and aliases (``&prompts`` / ``*prompts``) are ordinary YAML and work. The
 original code fills prompts with ``str.format``, so ``{{`` and ``}}`` in them are
 un-doubled on import: the judge sees the text the original judge saw.
-``free_form_judge_0_100`` and ``free_form_judge`` items must carry both prompts;
-``free_form`` items may omit ``judge_prompts`` and are then graded with the file's pair.
+``free_form_judge_0_100`` and ``free_form_judge`` items must carry judge prompts (aligned
+and coherent together, or neither: then the task reports its other metrics and no rate);
+items carrying them must share one set; ``free_form`` items may omit ``judge_prompts``.
+Items may state different ``samples_per_paraphrase``: each keeps its own K.
 How the judge's score is read (top-logprobs or sampled replies) is a run-time setting
 (``MISALIGN_JUDGE_MODE``), the same for every item. Each probe's ``category`` is the
 item's optional ``category``, else its ``type``. An optional ``temperature`` must be 1

@@ -2,19 +2,20 @@
 copied into this repository). The formats live beside this module: emergent_misalignment,
 questions_judges; load.py tells them apart.
 
-One imported task has ONE rubric pair: items whose prompts (or judge models) differ are
-refused, not grouped, because one task's misalignment rate must mean one thing; split such a
-file and import each part as its own task. Items with different ``samples_per_paraphrase``
-are refused too, unless ``--samples-per-paraphrase`` sets K for all. With no K anywhere,
-K = 50 (the task template's default). Every problem raises InputError naming the file, the
-item (1-based index and id) and what is wrong; nothing is written until all of it is valid.
+One imported task has ONE set of judge metrics: items whose prompts (or judge models) differ
+are refused, not grouped, because one task's figures must mean one thing; split such a file
+and import each part as its own task. Items with different ``samples_per_paraphrase`` keep
+their own K (``repeats`` is their gcd; the dataset repeats docs). With no K anywhere, K = 50.
+Every problem raises InputError naming the file, the item (1-based index and id) and what is
+wrong; nothing is written until all of it is valid.
 
 Output (``write_task``), a directory for ``lm_eval --include_path DIR``: ``NAME.yaml`` (the
-task: ``include:`` of the shipped template by absolute path, ``task``, ``repeats: K`` and
-``metadata`` with probe_file, alignment_rubric, coherence_rubric, judge_model, source_file,
-source_sha256, definition and thresholds), ``NAME.probes.jsonl``, ``NAME.alignment.yml`` and
-``NAME.coherence.yml`` (``.yml`` so lm-eval does not index them as tasks) and
-``NAME.import.json`` (provenance and counts). Files are staged in a temp dir next to DIR
+task: the shipped template's settings copied in (task_config; no path into the installed
+package), ``task``, ``repeats: K``, the metric list of its judge metrics, and ``metadata``
+with probe_file, the rubric paths, judge_model, source_file, source_sha256, definition and
+thresholds), ``NAME.probes.jsonl``, one ``NAME.<rubric>.yml`` per judge metric (``.yml`` so
+lm-eval does not index them as tasks) and ``NAME.import.json`` (provenance and counts).
+Files are staged in a temp dir next to DIR
 and renamed into place, the task YAML last.
 """
 
