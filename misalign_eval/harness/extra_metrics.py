@@ -2,7 +2,7 @@
 
 Each judge metric beyond alignment/coherence (extra 0-100 metrics, label metrics) is tallied
 per question by ``judging.metric_labeler`` as ``stats: {name: [successes, trials]}``. Every
-figure here is a share of such successes with a question-clustered interval; a mean of 0-100
+figure here is a share of such successes with an interval stratified by question; a mean of 0-100
 scores is the share of fractional successes score/100, times 100 (a score in [0, 100] varies
 at most as much as a 0/100 coin, so the rate interval stays valid for the mean).
 
@@ -13,13 +13,13 @@ read statistic ``X``.
 
 from __future__ import annotations
 
-from misalign_eval.stats import clustered_rate
+from misalign_eval.stats import rate_interval
 
 
 def interval(successes: list[float], trials: list[float]):
-    """The one place the interval method of these statistics is chosen: the same
-    question-clustered interval the category rates of harness.metrics use."""
-    return clustered_rate(successes, trials)
+    """The one place the interval method of these statistics is chosen: the rate on these
+    questions (stats.rate_interval, questions scope), as for every rate of harness.metrics."""
+    return rate_interval(successes, trials)
 
 
 def _statistic(items: list[dict], suffix: str = ""):
@@ -43,11 +43,11 @@ def rate(items):
 
 
 def rate_ci_low(items):
-    return _statistic(items, "_ci_low").ci_low
+    return _statistic(items, "_ci_low").low
 
 
 def rate_ci_high(items):
-    return _statistic(items, "_ci_high").ci_high
+    return _statistic(items, "_ci_high").high
 
 
 def mean(items):
@@ -56,9 +56,9 @@ def mean(items):
 
 
 def mean_ci_low(items):
-    return _scaled(_statistic(items, "_ci_low").ci_low, 100)
+    return _scaled(_statistic(items, "_ci_low").low, 100)
 
 
 def mean_ci_high(items):
-    return _scaled(_statistic(items, "_ci_high").ci_high, 100)
+    return _scaled(_statistic(items, "_ci_high").high, 100)
 
