@@ -58,7 +58,9 @@ def _results(run_dir: Path) -> dict:
     return {k.split(",")[0]: v for k, v in values.items()}
 
 
-def test_import_scores_reproduces_the_table_and_feeds_the_decision_commands(tmp_path, capsys):
+def test_import_scores_reproduces_the_table_and_feeds_the_decision_commands(tmp_path, capsys,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)  # leaderboard and gate write their default outputs here
     rows_a, rows_b = _score_rows(1), _score_rows(2)
     table_a = _write_csv(tmp_path / "model_a.csv", rows_a)
     table_b = _write_csv(tmp_path / "model_b.csv", rows_b)
