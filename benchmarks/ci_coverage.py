@@ -14,6 +14,8 @@ Designs (question populations; one cell per design x eligibility x G x m):
   fam                 probe families: question j in family j mod 7, family effect sd 1.5 plus
                       question effect sd 0.5 on the logit scale, base 1% (population scope is
                       clustered by family)
+  famwide             the same with 28 families: cells at G = 84 only (3 questions a family),
+                      so the family-clustered population scope is not refused
 Eligibility: each question keeps Binomial(m, e_q) answers, logit e_q = logit 0.7 + s z_q, z_q
 the question's standardised logit rate (hot questions z = 2), s in {0, +1, -1}: eligibility
 unrelated, positively or negatively related to misalignment. G in {8, 24, 50}, m in {20, 100}.
@@ -31,11 +33,23 @@ questions asked; PASS share should be <= 0.05. Power: candidate = baseline rates
 ``gate_samples_per_question`` for power 0.8 at the design's mean rate (eligible answers per
 question; the table shows sampled answers, planned / 0.7).
 
+Population difference and gate (``differences.johnson_paired`` behind ``difference_interval``
+and ``noninferiority`` with scope="population"): designs with >= 28 clusters (light1, heavy1,
+heavy0.2, conc at G = 50; famwide at G = 84, 28 families), m in {20, 100}, eligibility
+unrelated. The candidate's questions are the baseline's shifted ("add": every rate + margin;
+"logit": one logit shift) so that E[p_c - p_b] = margin over the generating population (10^6
+simulated questions); scored: coverage of the 95% interval, and the population gate's PASS
+share with that true difference as margin (should be <= alpha).
+
 Usage: python benchmarks/ci_coverage.py [--quick | --smoke] [--seed N] [--replicates R]
 Full: 10000 replicates per cell (Monte Carlo SE 0.0022 at 0.95); --quick: 2000 (SE 0.0049);
---smoke: 60 (for the test suite). Last line:
-``min_coverage=X max_coverage=Y gate_false_pass_max=Z gate_power_min=W`` (coverage over the
-questions-scope cells and the non-refused population cells).
+--smoke: 60 (for the test suite). Second-to-last line: the population difference's coverage
+range and both gates' false-pass maxima. Last line:
+``min_coverage=X max_coverage=Y gate_false_pass_max=Z gate_power_min=W``: coverage over the
+in-scope cells only (every questions-scope cell, the non-refused population rate cells and the
+population differences, which are never refused here); gate_false_pass_max over both the
+questions-scope and the population gate; gate_power_min over the questions-scope gate (the
+population gate's power is not simulated).
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, special, stats
 
-from misalign_eval.stats.differences import noninferiority_upper
+from misalign_eval.stats.differences import johnson_paired, noninferiority_upper
 from misalign_eval.stats.intervals import (
     MIN_CLUSTERS,
     population_refusal,
@@ -80,6 +94,11 @@ DESIGNS = {
     "conc": dict(kind="conc", base=0.002, sd=0.5),
     "fam": dict(kind="fam", base=0.01, sd=0.5, fsd=1.5),
 }
+# Population difference and gate (johnson_paired): designs with >= 28 clusters. "famwide": 84
+# questions in 28 probe families of 3 (family effect sd 1.5, question sd 0.5, base 1%).
+DESIGNS["famwide"] = dict(kind="fam", base=0.01, sd=0.5, fsd=1.5, families=28)
+POP_DIFF_DESIGNS = (("light1", 50, 0.01), ("heavy1", 50, 0.02), ("heavy0.2", 50, 0.01),
+                    ("conc", 50, 0.03), ("famwide", 84, 0.01))
 # Gate designs: (design, margin). Margins sized so planned m stays in a practical range.
 GATE_DESIGNS = (("light0.2", 0.005), ("light1", 0.01), ("heavy1", 0.02), ("conc", 0.03),
                 ("fam", 0.01))
@@ -113,7 +132,8 @@ def population_truth(design: str) -> float:
 
 def families_of(design: str, questions: int):
     """Family label per question (None: no families in this design)."""
-    return np.arange(questions) % FAMILIES if DESIGNS[design]["kind"] == "fam" else None
+    d = DESIGNS[design]
+    return np.arange(questions) % d.get("families", FAMILIES) if d["kind"] == "fam" else None
 
 
 def draw_questions(design: str, replicates: int, questions: int, rng):
@@ -128,8 +148,9 @@ def draw_questions(design: str, replicates: int, questions: int, rng):
         hot = rng.random(shape) < HOT_SHARE
         p = np.where(hot, rng.uniform(0.2, 0.6, shape), special.expit(mu + d["sd"] * z))
         return p, np.where(hot, 2.0, z)
-    fam = np.arange(questions) % FAMILIES
-    total = d["fsd"] * rng.standard_normal((replicates, FAMILIES))[:, fam] + d["sd"] * z
+    families = d.get("families", FAMILIES)
+    fam = np.arange(questions) % families
+    total = d["fsd"] * rng.standard_normal((replicates, families))[:, fam] + d["sd"] * z
     return special.expit(mu + total), total / np.hypot(d["sd"], d["fsd"])
 
 
@@ -202,6 +223,49 @@ def run_gate(design: str, margin: float, questions: int, samples: int, pattern: 
     return float(np.mean(upper <= margin))
 
 
+def _candidate(p_b, delta, pattern):
+    """Candidate question rates: every question shifted by delta ("add") or on the logit."""
+    if pattern == "add":
+        return np.clip(p_b + delta, 0.0, 1.0)
+    return special.expit(special.logit(np.clip(p_b, 1e-12, 1 - 1e-12)) + delta)
+
+
+def population_difference_truth(design: str, delta: float, pattern: str) -> float:
+    """E[p_c - p_b] over the generating population (10^6 questions, fixed seed)."""
+    p_b, _ = draw_questions(design, 20000, 50, np.random.default_rng(99))
+    return float(np.mean(_candidate(p_b, delta, pattern) - p_b))
+
+
+def logit_shift_for(design: str, target: float) -> float:
+    """Logit shift whose population mean difference is ``target`` (bisection on the truth)."""
+    lo, hi = 0.0, 6.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if population_difference_truth(design, mid, "logit") < target else (
+            lo, mid)
+    return (lo + hi) / 2
+
+
+def run_population_difference(design: str, questions: int, samples: int, margin: float,
+                              pattern: str, replicates: int, rng) -> dict:
+    """Population scope, paired: coverage of E[p_c - p_b] at a true difference of ``margin``
+    (two-sided 95%), and the population gate's PASS share there (should be <= alpha)."""
+    delta = margin if pattern == "add" else logit_shift_for(design, margin)
+    truth = population_difference_truth(design, delta, pattern)
+    p_b, z = draw_questions(design, replicates, questions, rng)
+    k_b, n_b = draw_answers(p_b, z, samples, 0, rng)
+    k_c, n_c = draw_answers(_candidate(p_b, delta, pattern), z, samples, 0, rng)
+    fam = families_of(design, questions)
+    _, low, high, clusters = johnson_paired(k_b, n_b, k_c, n_c, fam, CONFIDENCE)
+    ok = clusters >= MIN_CLUSTERS
+    _, _, upper, _ = johnson_paired(k_b, n_b, k_c, n_c, fam, 1 - ALPHA, sided="one")
+    hit = (low <= truth) & (truth <= high)
+    return {"truth": truth, "coverage": float(hit[ok].mean()),
+            "miss_hi": float(np.mean((truth > high)[ok])),
+            "miss_lo": float(np.mean((truth < low)[ok])), "used": int(ok.sum()),
+            "false_pass": float(np.mean((upper <= truth)[ok]))}
+
+
 def _fmt(x, width=5):
     return "-".rjust(width) if x is None else f"{x:{width}.3f}"
 
@@ -217,16 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     reps = args.replicates or (QUICK_REPLICATES if args.quick else
                                SMOKE_REPLICATES if args.smoke else FULL_REPLICATES)
     started = time.perf_counter()
-    cells = [Cell(d, e, g, m) for d in DESIGNS for e in ELIGIBILITY for g in QUESTIONS
-             for m in SAMPLES]
+    cells = [Cell(d, e, g, m) for d in DESIGNS if d != "famwide" for e in ELIGIBILITY
+             for g in QUESTIONS for m in SAMPLES]
+    cells += [Cell("famwide", e, 84, m) for e in ELIGIBILITY for m in SAMPLES]
+    pop_diffs = [(d, g, mg, m, pat) for d, g, mg in POP_DIFF_DESIGNS for m in SAMPLES
+                 for pat in ("add", "logit")]
     gates = [(d, mg, g) for d, mg in GATE_DESIGNS for g in QUESTIONS]
-    seeds = np.random.SeedSequence(args.seed).spawn(len(cells) + len(gates))
+    seeds = np.random.SeedSequence(args.seed).spawn(len(cells) + len(gates) + len(pop_diffs))
     mc = np.sqrt(CONFIDENCE * (1 - CONFIDENCE) / reps)
     print(f"Coverage of nominal {CONFIDENCE:.0%} intervals; replicates per cell: {reps}; seed: "
           f"{args.seed}; Monte Carlo SE at 0.95: {mc:.4f}")
     print("questions scope: stratified Wilson vs theta = sum n_q p_q / N of each replicate. "
           "population scope: cluster score interval vs E[p_q], refused below "
-          f"{MIN_CLUSTERS} clusters (fam: 7 families).")
+          f"{MIN_CLUSTERS} clusters (fam: 7 families, famwide: 28).")
     print("miss hi/lo: truth above the interval / below it. events: mean misaligned answers per "
           "run; zero: share of runs with 0 misaligned answers. warn: share of replicates with "
           "the skewness warning.")
@@ -292,12 +359,44 @@ def main(argv: list[str] | None = None) -> int:
             ALPHA * (1 - ALPHA) / reps) else ""
         print(f"{design:>8} {margin:>6.3f} {g:>3} | {fp['logit', 20]:>12.3f} /{fp['logit', 100]:>6.3f}"
               f"     {fp['add', 20]:>5.3f} /{fp['add', 100]:>5.3f} | {ptxt}{flag}", flush=True)
+    print()
+    print(f"Population scope, paired difference and gate (johnson_paired, eligibility unrelated): "
+          f"candidate = baseline questions shifted ('add': every rate + margin; 'logit': one "
+          f"logit shift) so that E[p_c - p_b] = margin; coverage of the 95% interval, and the "
+          f"population gate's PASS share at alpha {ALPHA} (should be <= {ALPHA} + MC error).")
+    dheader = (f"{'design':>8} {'G':>3} {'m':>4} {'shift':>5} {'margin':>6} | {'coverage':>8} "
+               f"{'±SE':>5} {'miss hi/lo':>11} | {'gate false pass':>15}")
+    print(dheader)
+    print("-" * len(dheader))
+    d_cov, pop_false_pass = [], []
+    for (design, g, margin, m, pat), seed in zip(pop_diffs, seeds[len(cells) + len(gates):]):
+        res = run_population_difference(design, g, m, margin, pat, reps,
+                                        np.random.default_rng(seed))
+        d_cov.append(res["coverage"])
+        pop_false_pass.append(res["false_pass"])
+        se = np.sqrt(res["coverage"] * (1 - res["coverage"]) / res["used"])
+        flag = "" if TARGET[0] <= res["coverage"] <= TARGET[1] else "  <- outside target"
+        if res["false_pass"] > ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / reps):
+            flag += "  <- false pass above alpha + 2 SE"
+        if not TARGET[0] <= res["coverage"] <= TARGET[1]:
+            failing.append(("population difference", Cell(f"{design}/{pat}", 0, g, m),
+                            res["coverage"]))
+        print(f"{design:>8} {g:>3} {m:>4} {pat:>5} {margin:>6.3f} | {res['coverage']:>8.3f} "
+              f"{se:>5.3f} {res['miss_hi']:>5.3f}/{res['miss_lo']:.3f} | "
+              f"{res['false_pass']:>15.3f}{flag}", flush=True)
     elapsed = time.perf_counter() - started
     print(f"elapsed {elapsed:.1f} s")
     for scope, cell, cov in failing:
         print(f"outside target: {scope} {cell.design} elig {cell.eligibility:+d} G={cell.questions}"
               f" m={cell.samples}: {cov:.3f}")
-    coverages = q_cov + p_cov
+    print(f"population_difference_min_coverage={min(d_cov):.4f} "
+          f"population_difference_max_coverage={max(d_cov):.4f} "
+          f"population_gate_false_pass_max={max(pop_false_pass):.4f} "
+          f"questions_gate_false_pass_max={max(false_pass):.4f}")
+    # In-scope cells only: every questions-scope cell, the non-refused population cells and the
+    # population differences; the gate maximum covers both scopes' gates.
+    coverages = q_cov + p_cov + d_cov
+    false_pass = false_pass + pop_false_pass
     print(f"min_coverage={min(coverages):.4f} max_coverage={max(coverages):.4f} "
           f"gate_false_pass_max={max(false_pass):.4f} "
           f"gate_power_min={min(powers) if powers else float('nan'):.4f}")

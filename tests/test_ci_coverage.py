@@ -72,3 +72,16 @@ def test_script_prints_replicates_and_the_summary_line(ci_coverage, capsys):
     ci_coverage.main(["--smoke", "--seed", "3"])
     again = capsys.readouterr().out.strip().splitlines()
     assert again[-1] == out[-1]
+
+
+def test_population_difference_cell_scores_coverage_and_gate(ci_coverage):
+    res = ci_coverage.run_population_difference("light1", 50, 100, 0.01, "add", 400,
+                                                np.random.default_rng(3))
+    assert res["truth"] == pytest.approx(0.01, abs=1e-4)  # additive shift, no clipping
+    assert res["used"] == 400
+    assert res["miss_hi"] + res["miss_lo"] == pytest.approx(1 - res["coverage"])
+    assert 0.88 <= res["coverage"] <= 0.995 and res["false_pass"] <= 0.12
+    # The logit shift is solved so that the population mean difference is the margin.
+    shift = ci_coverage.logit_shift_for("heavy1", 0.02)
+    assert ci_coverage.population_difference_truth("heavy1", shift, "logit") == pytest.approx(
+        0.02, abs=1e-6)

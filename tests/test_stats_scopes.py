@@ -129,6 +129,16 @@ def test_population_clusters_by_family_and_refuses_seven_families():
     assert "7 families" in got.refusal
 
 
+def test_population_upper_end_reaches_further_for_skewed_rates():
+    # Skewed question rates (a few hot questions): the upper end's between-question variance
+    # grows like [p0(1-p0)]^2, the lower end's like p0(1-p0), so the interval leans up.
+    rng = np.random.default_rng(6)
+    p = np.where(rng.random(60) < 0.1, 0.3, 0.005)
+    got = rate_interval(rng.binomial(50, p), [50] * 60, scope="population")
+    assert got.high - got.estimate > 1.2 * (got.estimate - got.low)
+    assert "^2 for the upper end" in got.method
+
+
 def test_population_question_mean_and_empty_question():
     k, n = [1] * 30 + [0], [10] * 15 + [50] * 15 + [0]
     got = rate_interval(k, n, scope="population")

@@ -34,13 +34,15 @@ from misalign_eval.stats.intervals import (
     refusal_text,
     stratified_wilson,
 )
+from misalign_eval.stats.population import _kurtosis_df
 
 MOVER_METHOD = ("MOVER difference of stratified Wilson rates (Newcombe 1998 method 10; Zou & "
                 "Donner 2008), each run with its own eligible-count weights")
 # Share of alpha the questions-scope gate spends (see noninferiority_upper).
 GATE_ALPHA_SHARE = 0.9
 PAIRED_POPULATION_METHOD = ("paired question-rate differences, question mean; Johnson (1978) "
-                            "skewness-corrected t on {unit} totals (CR1 variance, C-1 df)")
+                            "skewness-corrected t on {unit} totals (CR1 variance; C-1 df reduced for "
+                            "kurtosis, Box 1953)")
 
 
 def mover_difference(k_a, n_a, k_b, n_b, confidence: float = 0.95, sided: str = "two"):
@@ -65,7 +67,8 @@ def johnson_paired(k_a, n_a, k_b, n_b, families=None, confidence: float = 0.95,
     mean of d_q. Cluster totals e_c = sum_{q in c} (d_q - dbar)/G, V = C/(C-1) sum e_c^2
     (CR1; Cameron & Miller 2015). Johnson's (1978) correction moves the interval toward the
     long tail by mu3/(6 s^2 C) (1 + 2 t^2), mu3 and s^2 the third and second moments of the
-    cluster means; t on C-1 df. One cluster: no variance, the interval is [-1, 1].
+    cluster means; t on C-1 df reduced for the kurtosis of the cluster totals
+    (``population._kurtosis_df``, Box 1953). One cluster: no variance, the interval is [-1, 1].
     """
     k_a, n_a, k_b, n_b = (np.atleast_2d(np.asarray(x, dtype=float)) for x in (k_a, n_a, k_b, n_b))
     cluster = family_index(families, k_a.shape[-1])
@@ -86,7 +89,9 @@ def johnson_paired(k_a, n_a, k_b, n_b, families=None, confidence: float = 0.95,
     s2 = var * c
     mu3 = np.sum((c[..., None] * totals) ** 3, axis=-1) / safe_c
     tail = (1 - confidence) / 2 if sided == "two" else 1 - confidence
-    t = stats.t.isf(tail, safe_c - 1)
+    # Reference t on C-1 df reduced for the kurtosis of the cluster totals (Box 1953), as for
+    # rates: rare-event differences are a few +-1/n_q values among zeros, heavy-tailed.
+    t = stats.t.isf(tail, np.where(c >= 2, _kurtosis_df(totals, c), 1.0))
     shift = np.where(s2 > 0, mu3 / (6 * np.where(s2 > 0, s2, 1.0) * safe_c), 0.0) * (1 + 2 * t * t)
     half = t * np.sqrt(var)
     low = np.clip(est + shift - half, -1.0, 1.0)

@@ -13,14 +13,22 @@ import numpy as np
 from scipy import special, stats
 
 POPULATION_METHOD = ("question-mean rate, cluster score interval (clusters: {unit}; between-"
-                     "cluster variance scaled with [p0(1-p0)]^1.5, t reference with kurtosis-"
-                     "reduced df)")
+                     "cluster variance scaled with [p0(1-p0)]^2 for the upper end, p0(1-p0) for "
+                     "the lower end; t reference with kurtosis-reduced df)")
 
 # --- population scope: constants of the score interval (see population_score) ---------------
-# Power of p0(1-p0) by which the between-cluster variance follows the hypothesised rate p0.
-# 1 is the beta-binomial (constant ICC) model, 2 the logit-normal random intercept by the delta
-# method; 1.5 lies between and was chosen by the coverage simulation (benchmarks/ci_coverage.py).
-_BETWEEN_POWER = 1.5
+# Power of p0(1-p0) by which the between-cluster variance follows the hypothesised rate p0, per
+# end of the interval. 1 is the beta-binomial (constant intra-class correlation) model; 2 the
+# logit-normal random intercept by the delta method, at small rates the constant-coefficient-of-
+# variation (gamma / log-normal) variance function V(mu) ~ mu^2 of quasi-likelihood (McCullagh &
+# Nelder 1989, sec. 9.2). Each end uses the one of the two models that is conservative on its
+# side: the upper end lets the between-cluster variance grow like mu^2 (the heavy right tail of
+# rare, heterogeneous rates, where samples that missed the hot questions show a small variance),
+# the lower end lets it shrink only like mu. A single power 1.5 undercovered at logit sd 2
+# (truth above the upper end in 4.7-8.2% of replicates) and overshot the lower tail for
+# concentrated designs (4.0-4.8% below); see benchmarks/ci_coverage.py.
+_UPPER_POWER = 2.0
+_LOWER_POWER = 1.0
 # The kurtosis correction never takes the degrees of freedom below this share of C-1.
 _MIN_DF_SHARE = 1 / 3
 # Logit grid that brackets interval ends before bisection, and the number of bisections.
@@ -101,14 +109,16 @@ def _kurtosis_df(totals, clusters):
     return np.where(c >= 2, df, np.inf)
 
 
-def _rejects(p0, est, binom, excess, scale, v_hat, df_c, z_tail):
+def _rejects(p0, est, binom, excess, scale, v_hat, df_c, z_tail, power):
     """Score test of p0: |est - p0| > t_df(p0) sqrt(V(p0)), V(p0) binomial + scaled excess.
+
+    The excess follows p0 as [p0(1-p0)/(p(1-p))]^power.
 
     df(p0) by Satterthwaite (1946): the estimated part r*V(p) carries df_c, the binomial part
     is known, so df(p0) = df_c (V(p0)/(r V(p)))^2, never below df_c.
     """
     pq = p0 * (1 - p0)
-    ratio = (pq / scale) ** _BETWEEN_POWER
+    ratio = (pq / scale) ** power
     v0 = pq * binom + excess * ratio
     est_part = ratio * v_hat
     df = np.where(est_part > 0, df_c * (v0 / np.where(est_part > 0, est_part, 1.0)) ** 2, np.inf)
@@ -118,11 +128,16 @@ def _rejects(p0, est, binom, excess, scale, v_hat, df_c, z_tail):
 
 
 def _score_end(est, side, args, tail):
-    """End of the accepted region around the estimate on one side (logit grid + bisection)."""
+    """End of the accepted region around the estimate on one side (logit grid + bisection).
+
+    The excess variance follows p0 with ``_UPPER_POWER`` above the estimate (side > 0) and
+    ``_LOWER_POWER`` below it.
+    """
+    power = _UPPER_POWER if side > 0 else _LOWER_POWER
     grid = special.expit(_LOGIT_GRID)[None, :]
     cols = [a[:, None] for a in args]
     beyond = grid > est[:, None] if side > 0 else grid < est[:, None]
-    rejected = beyond & _rejects(grid, est[:, None], *cols, tail)
+    rejected = beyond & _rejects(grid, est[:, None], *cols, tail, power)
     last = rejected.shape[1] - 1
     if side > 0:
         has = rejected.any(axis=1)
@@ -138,7 +153,7 @@ def _score_end(est, side, args, tail):
     lo, hi = (in_l, out_l) if side > 0 else (out_l, in_l)
     for _ in range(_BISECTIONS):
         mid = (lo + hi) / 2
-        rej = _rejects(special.expit(mid), est, *args, tail)
+        rej = _rejects(special.expit(mid), est, *args, tail, power)
         if side > 0:
             hi, lo = np.where(rej, mid, hi), np.where(rej, lo, mid)
         else:
@@ -152,7 +167,8 @@ def population_score(successes, eligible, families=None, confidence: float = 0.9
     """Cluster score interval for E[p_q] (question-mean weighting), vectorised over rows.
 
     Estimate: mean over rated questions of k_q/n_q. Variance at a hypothesised mean p0:
-      V(p0) = p0(1-p0) sum_q 1/(G^2 n_q)  +  e * [p0(1-p0) / (p(1-p))]^1.5,
+      V(p0) = p0(1-p0) sum_q 1/(G^2 n_q)  +  e * [p0(1-p0) / (p(1-p))]^a,
+    a = 2 above the estimate and 1 below it (``_UPPER_POWER``, ``_LOWER_POWER``),
     where e = max(0, V_CR1 - binomial part at the estimate) is the between-cluster excess of the
     CR1 variance C/(C-1) sum_c e_c^2 over cluster residual totals (Cameron & Miller 2015,
     J. Human Resources 50:317); clusters are families when given, else questions. The interval
