@@ -66,7 +66,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from misalign_eval.judging.config import CACHE_OFF, JudgeConfig
     from misalign_eval.judging.preflight import preflight
-    from misalign_eval.runs.rejudge import rejudge
+    from misalign_eval.runs.rejudge import count_answers, rejudge
     from misalign_eval.judging.rubrics import load_rubric
     from misalign_eval.runs.writer import RunWriter
     from misalign_eval.decisions.summary import summarize
@@ -88,11 +88,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no such samples file: {', '.join(missing)}")
     refuse_duplicates(args.samples)
     user_templates = shipped_task_templates(args.samples)
+    # Every line is checked before the judge is asked: a bad file fails in a second, for free.
+    total = count_answers(args.samples, args.question_field, table_columns(args))
     preflight(config)
     run_writer = RunWriter(args.run_dir, args.label, definition) if args.run_dir else None
     summary = rejudge(args.samples, args.out, config, rubrics, definition,
                       args.question_field, progress=not args.quiet, run=run_writer,
-                      user_templates=user_templates, table_columns=table_columns(args))
+                      user_templates=user_templates, table_columns=table_columns(args),
+                      total=total)
     s = summarize("judged", QuestionCounts.merged(summary.tallies))
     rate = s.rate
 

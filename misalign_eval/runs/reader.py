@@ -97,6 +97,23 @@ class TaskResult:
                         if isinstance(line, dict) and line.get("filter") == FILTER_NAME]
         except (OSError, jsonlines.InvalidLineError) as exc:
             raise InputError(f"{self.samples_path}: cannot read lm-eval samples ({exc})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{self.samples_path}: {first_non_utf8_line(self.samples_path)}") from None
+        except RecursionError:
+            raise InputError(f"{self.samples_path}: a line's JSON is nested too deeply") from None
+
+
+def first_non_utf8_line(path: Path) -> str:
+    """'line N (byte offset B): not UTF-8 text', for the first such line of ``path``."""
+    offset = 0
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {lineno} (byte offset {offset + exc.start}): not UTF-8 text"
+            offset += len(raw)
+    return "not UTF-8 text"
 
 
 def _merge(first: QuestionRecord, other: QuestionRecord, where) -> QuestionRecord:

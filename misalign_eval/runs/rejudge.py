@@ -228,13 +228,15 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
             batch_answers: int = 2000, progress: bool = True,
             run: RunWriter | None = None,
             user_templates: dict[Path, str] | None = None,
-            table_columns: TableColumns | None = None) -> RejudgeSummary:
+            table_columns: TableColumns | None = None,
+            total: int | None = None) -> RejudgeSummary:
     """Judge every answer of ``paths`` and write one record per question to ``out`` (and,
     with ``run``, an lm-eval run directory for the decision commands).
 
     The output appears only when complete (written to a temporary name, then renamed).
     """
-    total = count_answers(paths, question_field, table_columns)  # validates every line first
+    if total is None:  # counting validates every line before paying for calls
+        total = count_answers(paths, question_field, table_columns)
     summary = RejudgeSummary()
     partial = _partial_file(out)  # unique: two runs with the same --out never share one
     bar = tqdm(total=total * len(rubrics), desc="Judging", unit="call", disable=not progress,

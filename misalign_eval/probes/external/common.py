@@ -4,6 +4,7 @@ the cross-item agreement check, and the validated result (ImportedQuestions)."""
 from __future__ import annotations
 
 import hashlib
+import reprlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,17 +127,22 @@ MAX_YAML_NODES = 1_000_000
 def expanded_size(root: yaml.Node | None) -> int:
     """How many values the document has once every alias is expanded, counted without
     expanding (an alias is the same node object; each node's size is computed once). Stops
-    counting past MAX_YAML_NODES; a recursive alias counts once."""
+    counting past MAX_YAML_NODES. A value that contains itself counts as unbounded."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path from the root
     stack = [(root, False)] if root is not None else []
     while stack:
         node, children_done = stack.pop()
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_YAML_NODES + 1)
+            continue
         if id(node) in sizes:
             continue
-        children = _children(node)
-        if children_done or not children:
-            sizes[id(node)] = min(1 + sum(sizes.get(id(c), 1) for c in children), MAX_YAML_NODES + 1)
-            continue
+        if any(id(c) in open_nodes or c is node for c in children):
+            return MAX_YAML_NODES + 1  # recursive alias: would expand forever
+        open_nodes.add(id(node))
         stack.append((node, True))
         stack.extend((c, False) for c in children if id(c) not in sizes)
     return sizes.get(id(root), 0)
@@ -160,7 +166,16 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
 def item_where(path: Path, index: int, item: Any) -> str:
     """'FILE: item 3 (id 'x')': the context every item error starts with (index is 1-based)."""
     item_id = item.get("id") if isinstance(item, dict) else None
-    return f"{path}: item {index}" + (f" (id {item_id!r})" if item_id is not None else "")
+    return f"{path}: item {index}" + (f" (id {short_repr(item_id)})" if item_id is not None else "")
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
+
+
+def short_repr(value: Any) -> str:
+    """A repr that stays short whatever the file holds (a value may be huge or deep)."""
+    return _SHORT.repr(value)
 
 
 def pydantic_problems(exc: ValidationError) -> str:
@@ -234,7 +249,7 @@ def agree(path: Path, label: str, values: list[tuple[int, str, Any]], show: bool
     first_index, first_id, first = stated[0]
     for index, item_id, value in stated[1:]:
         if value != first:
-            values_text = f" ({value!r} vs {first!r})" if show else ""
+            values_text = f" ({short_repr(value)} vs {short_repr(first)})" if show else ""
             raise InputError(
                 f"{path}: item {index} (id {item_id!r}): {label} differs from item {first_index} "
                 f"(id {first_id!r}){values_text}; one imported task holds a single {label}: "
