@@ -17,6 +17,7 @@ from misalign_eval.harness.question_file_run import imported_task_names, prepare
 from misalign_eval.judging.preflight import preflight_once
 from misalign_eval.harness.lm_eval_args import (
     has_flag, metadata_overrides, missing_chat_template, option_value, requested_tasks)
+from misalign_eval.harness.subject_key import withhold_key_from_subject
 from misalign_eval.resources import tasks_dir
 from misalign_eval.harness.settings import TaskSettings
 
@@ -190,6 +191,7 @@ def run_lm_eval(argv: list[str]) -> int:
     _include_our_tasks(builtin=not only_ours)
     from lm_eval.__main__ import cli_evaluate
 
+    withhold_key_from_subject(argv)
     saved = sys.argv
     sys.argv = ["lm_eval", *argv]
     try:

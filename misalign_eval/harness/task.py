@@ -23,6 +23,7 @@ from misalign_eval.harness.record_format import (
 )
 from misalign_eval.harness.runner import check_lm_eval_process, warn_single_sample
 from misalign_eval.harness.settings import TaskSettings
+from misalign_eval.harness.subject_key import warn_if_key_goes_to_subject
 from misalign_eval.judging.preflight import preflight_once
 
 
@@ -45,6 +46,7 @@ class ProbeTask(ConfigurableTask):
         warn_single_sample(config.get("task"), self.settings.samples_per_question
                            or config.get("repeats"))
         rubrics = self.settings.rubrics()
+        warn_if_key_goes_to_subject()
         preflight_once(self.settings.judge_config())
         if self.settings.samples_per_question:
             config["repeats"] = self.settings.samples_per_question

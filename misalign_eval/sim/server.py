@@ -111,6 +111,8 @@ class SimCounters:
     faults: Counter = field(default_factory=Counter)
     # Requests per distinct judge prompt, faulty ones included: retries show up here.
     judge_attempts: Counter = field(default_factory=Counter)
+    # Authorization headers the subject received (a test checks no judge key reaches it).
+    subject_authorization: Counter = field(default_factory=Counter)
 
 
 def _stable_rng(*parts: object) -> random.Random:
@@ -182,6 +184,8 @@ class SimulatedEndpoint:
         is_judge = body.get("model") == JUDGE_MODEL or bool(body.get("logprobs"))
         if is_judge and (denied := self._unauthorised(request)) is not None:
             return denied
+        if not is_judge:
+            self.counters.subject_authorization[request.headers.get("Authorization", "")] += 1
         if self.settings.latency_ms:
             await asyncio.sleep(self.settings.latency_ms / 1000)
         if is_judge:
