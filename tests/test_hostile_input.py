@@ -223,3 +223,24 @@ def test_a_full_disk_under_out_is_one_line(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"misalign-eval: error: {tmp_path / 'j.jsonl'}: cannot write (File too large)" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [samples.name]
+
+
+def test_report_and_gate_on_a_non_utf8_samples_file_exit_2_and_gate_writes_its_verdict(tmp_path):
+    samples = tmp_path / "samples_em_core_2026.jsonl"
+    samples.write_text("\n".join(good_line(i) for i in range(3)) + "\n")
+    with SimulatedEndpoint(SimSettings()) as sim:
+        env = sim_judge_env(sim, MISALIGN_JUDGE_CACHE="off")
+        made = run(misalign_eval_cmd("judge", str(samples), "--out", str(tmp_path / "j.jsonl"),
+                                     "--run-dir", str(tmp_path / "run"), "--quiet"), env=env)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (written,) = (tmp_path / "run").rglob("samples_*.jsonl")
+    written.write_bytes(written.read_bytes().replace(b"an answer", b"an \xff answer", 1))
+    report = run(misalign_eval_cmd("report", str(tmp_path / "run")), env=env)
+    verdict = tmp_path / "gate.json"
+    gate = run(misalign_eval_cmd("gate", "--baseline", str(tmp_path / "run"), "--candidate",
+                                 str(tmp_path / "run"), "--margin", "0.05", "--json", str(verdict)),
+               env=env)
+    for proc in (report, gate):
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"{written}: line 1 (byte offset" in proc.stderr and "not UTF-8 text" in proc.stderr
+    assert json.loads(verdict.read_text())["exit_code"] == 2
