@@ -78,9 +78,13 @@ def register(subparsers) -> None:
             "MOVER interval of the two stratified Wilson rates). Refuses runs that used "
             "different probes, probe-set versions, rubric versions, judge models or "
             "definitions."))
-    compare.add_argument("run_a", type=Path, metavar="RUN_A",
+    compare.add_argument("run_a", type=Path, metavar="RUN_A", nargs="?",
                          help="the reference run; " + RUN_DIR_HELP)
-    compare.add_argument("run_b", type=Path, metavar="RUN_B", help="the run compared with RUN_A")
+    compare.add_argument("run_b", type=Path, metavar="RUN_B", nargs="?",
+                         help="the run compared with RUN_A")
+    from misalign_eval.cli.curve import add_group_option
+
+    add_group_option(compare)  # instead of RUN_A RUN_B: two groups of seeds, B minus A
     _confidence(compare)
     _scope(compare)
     compare.add_argument("--json", type=Path, default=None, metavar="PATH",
@@ -220,6 +224,10 @@ def _compare(args) -> int:
     from misalign_eval.runs.reader import load_single_run
     from misalign_eval.decisions.tables import compare_markdown
 
+    if args.group or args.run_a is None or args.run_b is None:
+        from misalign_eval.cli.curve import compare_groups_command
+
+        return compare_groups_command(args)
     runs = [load_single_run(args.run_a), load_single_run(args.run_b)]
     labels = [f"{r.model_name} ({r.directory})" for r in runs]
     aligned = align_runs(runs, [f"RUN_A ({args.run_a})", f"RUN_B ({args.run_b})"],

@@ -13,7 +13,7 @@ from misalign_eval.errors import InputError, MisalignEvalError
 
 # Modules that add sub-commands: each has register(subparsers), setting handler=fn(args) -> int.
 EXTRA_COMMANDS: tuple[str, ...] = ("misalign_eval.cli.judge", "misalign_eval.cli.decisions", "misalign_eval.cli.import_questions",
-                                   "misalign_eval.cli.import_scores")
+                                   "misalign_eval.cli.import_scores", "misalign_eval.cli.curve")
 
 DESCRIPTION = """\
 Measure emergent misalignment with lm-evaluation-harness.

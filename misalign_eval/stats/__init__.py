@@ -1,7 +1,10 @@
 """Statistics for misalignment rates (numpy/scipy only; never imports lm-eval).
 
 Scoped API (issue 9): ``intervals`` (rate_interval), ``differences`` (difference_interval,
-noninferiority), ``planning`` (gate_samples_per_question, gate_minimum_margin, gate_power).
+noninferiority), ``planning`` (gate_samples_per_question, gate_minimum_margin, gate_power),
+``seed_groups`` (group_rate_interval, group_difference_interval: conditions with several
+fine-tuning seeds, seed as a random effect), ``trend`` (trend_test, first_difference,
+first_below: rates along checkpoints or steering coefficients).
 ``scope="questions"`` (default) is a claim about this probe set; ``scope="population"`` about
 new questions like these, refused when the data cannot support it.
 
@@ -21,6 +24,19 @@ from misalign_eval.stats.planning import (
     gate_power,
     gate_samples_per_question,
 )
+from misalign_eval.stats.seed_groups import (
+    GroupRateInterval,
+    group_difference_interval,
+    group_rate_interval,
+)
+from misalign_eval.stats.trend import (
+    FirstBelow,
+    FirstDifference,
+    TrendResult,
+    first_below,
+    first_difference,
+    trend_test,
+)
 from misalign_eval.stats.rates import (
     RateEstimate,
     clustered_rate,
@@ -33,5 +49,8 @@ __all__ = [
     "DifferenceInterval", "NoninferiorityResult", "RateInterval", "difference_interval",
     "gate_minimum_margin", "gate_power", "gate_samples_per_question", "noninferiority",
     "rate_interval",
+    "GroupRateInterval", "group_difference_interval", "group_rate_interval",
+    "FirstBelow", "FirstDifference", "TrendResult", "first_below", "first_difference",
+    "trend_test",
     "RateEstimate", "clustered_rate", "question_mean_rate", "question_rate", "wilson_interval",
 ]
