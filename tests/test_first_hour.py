@@ -179,7 +179,9 @@ def test_leaderboard_ranks_the_usable_runs_and_lists_the_skipped_ones(tmp_path):
     identity = root / "identity-run"
     identity.mkdir()
     (identity / f"results_{STAMP}.json").write_text(json.dumps({"results": {"em_identity": {
-        "claims_human,judged": 0.1, "claims_human_ci_low,judged": 0.0, "n_answers,judged": 20}}}))
+        "claims_human,judged": 0.1, "claims_human_ci_low,judged": 0.0, "n_answers,judged": 20}},
+        "configs": {"em_identity": {"metadata": {"judging": "category", "rate_category": "HUMAN",
+                                                 "rate_name": "claims_human"}}}}))
     proc = run(misalign_eval_cmd("leaderboard", str(root), "--out", str(tmp_path / "board")),
                env=clean_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -189,7 +191,8 @@ def test_leaderboard_ranks_the_usable_runs_and_lists_the_skipped_ones(tmp_path):
     assert "limited: em_core: made with --limit: 3 of 10 probe wordings answered" in skipped
     assert "no-samples: em_core: no samples_em_core_*.jsonl" in skipped
     assert "--log_samples" in skipped
-    assert "identity-run: holds only em_identity (category suites" in skipped
+    assert ("identity-run: holds only em_identity, which measure claims_human (rank them with "
+            "--rate claims_human)") in skipped
     assert "Skipped (not ranked)" in (tmp_path / "board" / "leaderboard.md").read_text()
     assert proc.stderr.count("misalign-eval: warning: skipped") == 3
 

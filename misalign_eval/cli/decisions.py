@@ -107,6 +107,10 @@ def register(subparsers) -> None:
                        help="directory for the leaderboard files (default: %(default)s)")
     _confidence(board)
     _scope(board)
+    board.add_argument("--rate", default=None,
+                       help="the rate to rank: misalignment_rate (default when the runs share an "
+                            "alignment suite), lie_rate (em_deception), claims_human "
+                            "(em_identity)")
     board.add_argument("--alpha", type=_fraction(), default=0.05,
                        help="family-wise error rate for 'differs from best' (default: %(default)s)")
     _allow_judge_change(board)
@@ -181,6 +185,10 @@ def register(subparsers) -> None:
     plan.set_defaults(handler=_plan)
 
 
+def _warn(message: str) -> None:
+    print(f"misalign-eval: warning: {message}", file=sys.stderr)
+
+
 def _scope(parser) -> None:
     parser.add_argument(
         "--scope", choices=("questions", "population"), default="questions",
@@ -233,8 +241,8 @@ def _compare(args) -> int:
     aligned = align_runs(runs, [f"RUN_A ({args.run_a})", f"RUN_B ({args.run_b})"],
                          args.allow_judge_change)
     rows = compare_pair(aligned, 0, 1, args.confidence, args.scope)
-    definitions = sorted({t.definition for t in aligned})
-    definition = common_definition(aligned) if len(definitions) == 1 else " / ".join(definitions)
+    definitions = sorted({f"{t.rate_name}: {t.definition}" for t in aligned})
+    definition = common_definition(aligned) if len(definitions) == 1 else "; ".join(definitions)
     print(compare_markdown(rows, labels[0], labels[1], definition, args.confidence))
     if args.json:
         payload = {"a": labels[0], "b": labels[1], "definition": definition,
@@ -250,12 +258,12 @@ def _leaderboard(args) -> int:
     from misalign_eval.decisions.report import write_leaderboard
     from misalign_eval.decisions.tables import leaderboard_markdown
 
-    runs, skipped = board_runs(args.run_dirs)
+    runs, skipped = board_runs(args.run_dirs, args.rate)
     for directory, why in skipped:
         print(f"misalign-eval: warning: skipped {directory}: {why}", file=sys.stderr)
     labels = run_labels(runs)
     rows, aligned = leaderboard(runs, labels, args.confidence, args.alpha, args.allow_judge_change,
-                                scope=args.scope)
+                                warn=_warn, scope=args.scope, rate=args.rate)
     tasks, definition = [t.task for t in aligned], common_definition(aligned)
     markdown = (leaderboard_markdown(rows, tasks, definition, args.confidence, args.alpha)
                 + skipped_markdown(skipped))

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from misalign_eval.decisions.compare import difference
 from misalign_eval.decisions.summary import OVERALL, Summary, summarize
-from misalign_eval.runs.pairing import (
-    AlignedTask, align_runs, common_definition, pooled, pooled_families,
-)
 from misalign_eval.errors import InputError
+from misalign_eval.runs.pairing import (
+    AlignedTask, align_runs, by_rate, common_definition, pooled, pooled_families,
+)
 from misalign_eval.runs.reader import ModelRun, load_runs
 from misalign_eval.stats import DifferenceInterval
 from misalign_eval.stats.compare import holm
@@ -38,19 +38,22 @@ class LeaderboardRow:
 
 def leaderboard(runs: list[ModelRun], labels: list[str], confidence: float = 0.95,
                 alpha: float = 0.05, allow_judge_change: bool = False,
-                warn=None, scope: str = "questions") -> tuple[list[LeaderboardRow], list[AlignedTask]]:
+                warn=None, scope: str = "questions",
+                rate: str | None = None) -> tuple[list[LeaderboardRow], list[AlignedTask]]:
     """Rows sorted from least to most misaligned (models without an estimate last).
 
     Rank interval: a model can rank no better than 1 + (models whose interval lies wholly
     below its own) and no worse than N - (models whose interval lies wholly above it).
     Differences from the best model are tests of no difference (stats.difference_interval
-    in ``scope``), Holm-adjusted over the N-1 tests.
+    in ``scope``), Holm-adjusted over the N-1 tests. The board ranks one rate: ``rate``
+    (misalignment_rate, lie_rate, claims_human), by default the misalignment rate when any
+    shared task measures it; tasks measuring another rate are left out with a warning.
     """
-    aligned = align_runs(runs, labels, allow_judge_change, warn)
+    aligned = _one_rate(align_runs(runs, labels, allow_judge_change, warn), rate, warn)
     common_definition(aligned)
     families = pooled_families(aligned)
-    summaries = [summarize(OVERALL, pooled(aligned, i), confidence, scope, families)
-                 for i in range(len(runs))]
+    summaries = [summarize(OVERALL, pooled(aligned, i), confidence, scope, families,
+                           aligned[0].rate_name) for i in range(len(runs))]
     rated = [i for i, s in enumerate(summaries) if s.rate.estimate is not None]
     order = sorted(rated, key=lambda i: (summaries[i].rate.estimate, labels[i]))
     order += [i for i in range(len(runs)) if i not in rated]
@@ -81,17 +84,25 @@ def skip_reason(run: ModelRun) -> str | None:
     return None
 
 
-def board_runs(run_dirs) -> tuple[list[ModelRun], list[tuple[str, str]]]:
+def board_runs(run_dirs, rate: str | None = None) -> tuple[list[ModelRun], list[tuple[str, str]]]:
     """The runs below ``run_dirs`` a leaderboard can rank (each directory once), and
-    (directory, reason) for each it cannot: one unusable run must not sink the board."""
+    (directory, reason) for each it cannot: one unusable run must not sink the board.
+    A run with no task measuring the board's rate (``rate``, else the misalignment rate when
+    any run has an alignment suite) is one it cannot rank."""
     skipped: list = []
     seen: dict = {}
     for run_dir in run_dirs:
         for run in load_runs(run_dir, skipped):
             seen.setdefault(run.directory.resolve(), run)  # given twice: compared with itself
+    rates = [{t.rate_name for t in run.tasks.values()} for run in seen.values()]
+    chosen = rate or ("misalignment_rate" if any("misalignment_rate" in r for r in rates)
+                      else min(set().union(*rates), default=None))
     runs = []
-    for run in seen.values():
-        reason = skip_reason(run)
+    for run, measured in zip(seen.values(), rates):
+        reason = (None if chosen in measured else (
+            f"holds only {', '.join(sorted(run.tasks))}, which measure "
+            f"{', '.join(sorted(measured))} (rank them with --rate {min(measured)})")
+        ) or skip_reason(run)
         if reason:
             skipped.append((run.directory, reason))
         else:
@@ -107,6 +118,20 @@ def skipped_markdown(skipped: list[tuple[str, str]]) -> str:
     if not skipped:
         return ""
     return "\n\nSkipped (not ranked):\n" + "\n".join(f"- {d}: {why}" for d, why in skipped)
+
+
+def _one_rate(aligned: list[AlignedTask], rate: str | None, warn) -> list[AlignedTask]:
+    groups = by_rate(aligned)
+    names = [g[0].rate_name for g in groups]
+    if rate is not None and rate not in names:
+        raise InputError(f"--rate {rate}: no shared task measures it (shared rates: "
+                         f"{', '.join(names)})")
+    chosen = groups[names.index(rate)] if rate is not None else groups[0]
+    for other in groups:
+        if other is not chosen and warn is not None:
+            warn(f"ranking on {chosen[0].rate_name}; left out: {', '.join(t.task for t in other)} "
+                 f"({other[0].rate_name}; rank it with --rate {other[0].rate_name})")
+    return chosen
 
 
 def _rank_intervals(summaries: list[Summary], rated: list[int]) -> dict[int, tuple[int, int]]:

@@ -87,16 +87,16 @@ def question_chart(labels: list[str], estimates, lows, highs, pooled, title: str
 
 
 def model_chart(labels: list[str], estimates, lows, highs, title: str, caption: str,
-                path: Path) -> Path:
-    """One point per model with its question-clustered interval, least misaligned on top."""
+                path: Path, axis: tuple[str, str] = ("misalignment rate (%)", "model")) -> Path:
+    """One point per row (model, condition, label) with its interval, first row on top."""
     fig, ax = _layout(len(labels), caption)
     y = list(range(len(labels)))[::-1]
     values = [float("nan") if e is None else 100 * e for e in estimates]
     ax.errorbar(values, y, xerr=_whiskers(estimates, lows, highs), fmt="o", color="#1b9e77",
                 ecolor="black", capsize=4, linewidth=1.2, markersize=6)
     ax.set_yticks(y, labels, fontsize=9)
-    ax.set_xlabel("misalignment rate (%)", fontsize=10)
-    ax.set_ylabel("model", fontsize=10)
+    ax.set_xlabel(axis[0], fontsize=10)
+    ax.set_ylabel(axis[1], fontsize=10)
     right = max([100 * h for h in highs if h is not None] + [1.0]) * 1.08
     ax.set_xlim(-0.03 * right, right)  # a rate of 0 is a point, not part of the axis line
     return _finish(fig, ax, title, caption, path)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from misalign_eval import __version__
+from misalign_eval.decisions.category_report import LabelShare, category_charts, label_shares
 from misalign_eval.decisions.leaderboard import LeaderboardRow
 from misalign_eval.decisions.summary import OVERALL, Summary, question_interval, scope_words, summarize
 from misalign_eval.decisions.outputs import staged_directory
@@ -61,6 +62,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     # Per probe category within a task ("task / category"), for suites with several families.
     categories: list[Summary] = field(default_factory=list)
+    # Category suites: the share of every label the judge gave, per task.
+    label_shares: list[LabelShare] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"tool": f"misalign-eval {__version__}", "model": self.model,
@@ -69,17 +72,20 @@ class RunReport:
                 "judge": self.judge, "notes": self.notes,
                 "tasks": [s.to_json() for s in self.summaries],
                 "categories": [s.to_json() for s in self.categories],
+                "label_shares": [s.to_json() for s in self.label_shares],
                 "questions": [q.to_json() for q in self.questions]}
 
 
 def build_report(run: ModelRun, confidence: float = 0.95, scope: str = "questions") -> RunReport:
     """Per task and per question, recomputed from the judged answers in the samples files."""
     per_task = load_questions(run)
-    summaries, rows, definitions, judges, notes = [], [], {}, set(), []
+    summaries, rows, definitions, judges, notes, shares = [], [], {}, set(), [], []
     clusters = {task: _population_clusters(run.tasks[task].config, qs) for task, qs in per_task.items()}
+    rate_names = {task: run.tasks[task].rate_name for task in per_task}
     for task, questions in per_task.items():
         summaries.append(summarize(task, [q.counts for q in questions], confidence, scope,
-                                   [key for _, key in clusters[task]]))
+                                   [key for _, key in clusters[task]], rate_names[task]))
+        shares += label_shares(task, questions, confidence)
         definitions[task] = questions[0].definition
         for q in questions:
             judges.add(f"{q.judge} | {', '.join(q.rubrics)}")
@@ -92,21 +98,26 @@ def build_report(run: ModelRun, confidence: float = 0.95, scope: str = "question
                   # only where categories group questions (em_core's are one per probe)
                   if 1 < len({q.category for q in questions}) < len(questions)
                   for category in sorted({q.category for q in questions})]
-    if len(per_task) > 1:
-        if len(set(definitions.values())) == 1:
-            # One cluster per probe, whichever tasks asked it (see decisions.pooled).
-            keyed = [(identity, q.counts, family) for task, qs in per_task.items()
-                     for q, (identity, family) in zip(qs, clusters[task])]
-            everything = QuestionCounts.merged((identity, c) for identity, c, _ in keyed)
-            first_family: dict = {}
-            for identity, _, family in keyed:
-                first_family.setdefault(identity, family)
-            families = list(first_family.values())
-            summaries.append(summarize(OVERALL, everything, confidence, scope, families))
-        else:
-            notes.append("tasks use different definitions of the rate: no overall rate")
+    groups: dict[tuple, list[str]] = {}
+    for task in per_task:
+        groups.setdefault((rate_names[task], definitions[task]), []).append(task)
+    for (rate, _), tasks in groups.items():
+        if len(tasks) < 2:
+            continue
+        # One question per probe, whichever tasks asked it (see runs.pairing.pooled).
+        keyed = [(identity, q.counts, family) for task in tasks
+                 for q, (identity, family) in zip(per_task[task], clusters[task])]
+        everything = QuestionCounts.merged((identity, c) for identity, c, _ in keyed)
+        first_family: dict = {}
+        for identity, _, family in keyed:
+            first_family.setdefault(identity, family)
+        label = OVERALL if len(groups) == 1 else f"all {rate} tasks"
+        summaries.append(summarize(label, everything, confidence, scope,
+                                   list(first_family.values()), rate))
+    if len({d for r, d in groups if r == "misalignment_rate"}) > 1:
+        notes.append("alignment tasks use different definitions of the rate: no overall rate")
     return RunReport(run.model_name, str(run.directory), confidence, summaries, rows,
-                     definitions, " ; ".join(sorted(judges)), notes, categories)
+                     definitions, " ; ".join(sorted(judges)), notes, categories, shares)
 
 
 def _population_clusters(config: dict, questions) -> list[tuple[tuple, tuple]]:
@@ -130,11 +141,13 @@ def write_report(report: RunReport, out_dir: Path) -> list[Path]:
         _write_csv(stage / "questions.csv", [q.to_json() for q in report.questions])
         charts = []
         for s in report.summaries:
-            if s.label == OVERALL:
+            if s.label not in report.definitions:  # a pooled row ("all tasks")
                 continue
             rows = [q for q in report.questions if q.task == s.label]
             pooled = rate_with_interval(s.rate.estimate, s.rate.low, s.rate.high)
-            caption = (f"Bars: share of misaligned answers per question with {conf} Wilson "
+            what = ("share of misaligned answers" if s.rate_name == "misalignment_rate"
+                    else s.rate_name)
+            caption = (f"Bars: {what} per question with {conf} Wilson "
                        f"intervals. Band: pooled rate {pooled} "
                        f"over {s.n_eligible} answers, {conf} interval "
                        f"{scope_words(s.rate.scope, s.n_questions, s.rate.n_clusters)}. "
@@ -143,9 +156,10 @@ def write_report(report: RunReport, out_dir: Path) -> list[Path]:
             question_chart([f"{q.probe_id} ({q.counts.n_misaligned}/{q.counts.n_eligible})"
                             for q in rows], [q.estimate for q in rows],
                            [q.ci_low for q in rows], [q.ci_high for q in rows], s.rate,
-                           f"Misalignment rate per question: {s.label} ({report.model})",
+                           f"{s.rate_name} per question: {s.label} ({report.model})",
                            caption, stage / name)
             charts.append((name, caption))
+        charts += category_charts(report, stage)
         page = _report_html(report, [(stage / n, c) for n, c in charts])
         (stage / "report.html").write_text(page, "utf-8")
         names = sorted(p.name for p in stage.iterdir())
@@ -261,8 +275,13 @@ def _report_html(report: RunReport, charts: list[tuple[Path, str]]) -> str:
         "n is the number of answers in the rate's denominator; coherent is over scored "
         "answers; refusal, unscored and judge errors are over all answers.</p>",
         "<h2>Tasks</h2>",
-        _html_table(["task", *summary_headers(report.confidence)],
-                    [[s.label, *summary_cells(s)] for s in report.summaries]),
+        _html_table(["task", "rate", *summary_headers(report.confidence)],
+                    [[s.label, s.rate_name, *summary_cells(s)] for s in report.summaries]),
+        *(["<h2>Label shares (category suites)</h2>",
+           _html_table(["task", "label", f"share [{conf} CI]", "k / n"],
+                       [[s.task, s.label, rate_with_interval(s.rate.estimate, s.rate.low, s.rate.high),
+                         f"{s.rate.successes} / {s.rate.n}"] for s in report.label_shares])]
+          if report.label_shares else []),
         *[f"<p><b>Note:</b> {html.escape(n)}</p>" for n in report.notes],
         *(["<h2>Probe categories</h2>",
            _html_table(["task / category", *summary_headers(report.confidence)],

@@ -33,6 +33,7 @@ class Summary:
     n_coherent: int
     n_eligible: int
     n_misaligned: int
+    rate_name: str = "misalignment_rate"  # lie_rate, claims_human for the category suites
 
     @property
     def coherence_rate(self) -> float | None:
@@ -60,7 +61,8 @@ class Summary:
 
 
 def summarize(label: str, counts: list[QuestionCounts], confidence: float = 0.95,
-              scope: str = "questions", families: list | None = None) -> Summary:
+              scope: str = "questions", families: list | None = None,
+              rate_name: str = "misalignment_rate") -> Summary:
     """The rate over ``counts`` with its interval in ``scope`` (stats.rate_interval):
     "questions" for this probe set, "population" for new questions like these, clustered by
     ``families`` (one label per question) when given."""
@@ -68,7 +70,7 @@ def summarize(label: str, counts: list[QuestionCounts], confidence: float = 0.95
                          confidence=confidence, scope=scope,
                          families=families if scope == "population" else None)
     totals = {f: sum(getattr(c, f) for c in counts) for f in COUNT_FIELDS}
-    return Summary(label, rate, len(counts), **totals)
+    return Summary(label, rate, len(counts), **totals, rate_name=rate_name)
 
 
 def question_interval(k: int, n: int, confidence: float = 0.95) -> tuple:

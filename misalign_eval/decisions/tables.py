@@ -146,7 +146,7 @@ def summary_cells(s) -> list[str]:
 
 
 def summary_headers(confidence: float) -> list[str]:
-    return [f"misalignment rate [{100 * confidence:g}% CI]", "misaligned / n",
+    return [f"rate [{100 * confidence:g}% CI]", "k / n",
             "questions", "coherent (of scored)", "refusal (of all)", "unscored (of all)",
             "judge errors (of all)"]
 
@@ -170,9 +170,10 @@ def report_markdown(report) -> str:
     conf = f"{100 * report.confidence:g}%"
     parts = [f"## Misalignment report: {report.model}", "",
              f"Run: `{report.directory}`", "",
-             markdown_table(["task", *summary_headers(report.confidence)],
-                            [[s.label, *summary_cells(s)] for s in report.summaries]),
+             markdown_table(["task", "rate", *summary_headers(report.confidence)],
+                            [[s.label, s.rate_name, *summary_cells(s)] for s in report.summaries]),
              "",
+             *([category_markdown(report), ""] if report.label_shares else []),
              *([markdown_table(["task / category", *summary_headers(report.confidence)],
                                [[s.label, *summary_cells(s)] for s in report.categories]), ""]
                if report.categories else []),
@@ -187,13 +188,34 @@ def report_markdown(report) -> str:
     return "\n".join(parts)
 
 
+def category_markdown(report) -> str:
+    """Category suites: each task's label shares side by side (em_deception's conditions in
+    one table, em_identity's claim distribution), every share with its interval."""
+    share = {(s.task, s.label): s for s in report.label_shares}
+    tasks = list(dict.fromkeys(task for task, _ in share))
+    labels = list(dict.fromkeys(label for _, label in share))
+    n = {task: s.rate.n for (task, _), s in share.items()}
+
+    def cell(task, label):
+        s = share.get((task, label))
+        return "n/a" if s is None else rate_with_interval(s.rate.estimate, s.rate.low, s.rate.high)
+
+    conf = f"{100 * report.confidence:g}%"
+    return "\n".join([
+        "### Label shares (category suites)", "",
+        markdown_table(["task", *[f"{label} [{conf} CI]" for label in labels], "n (categorised)"],
+                       [[task, *[cell(task, label) for label in labels], str(n[task])]
+                        for task in tasks]), "",
+        "- a share: answers the judge put in that label, over the answers it put in any label; "
+        f"{conf} intervals on each task's own questions ({STRATIFIED_METHOD})"])
+
+
 def compare_markdown(rows, label_a: str, label_b: str, definition: str, confidence: float) -> str:
     conf = f"{100 * confidence:g}%"
     table = markdown_table(
-        ["task", f"A: rate [{conf} CI]", "A: misaligned / n", f"B: rate [{conf} CI]",
-         "B: misaligned / n",
+        ["task", "rate", f"A: rate [{conf} CI]", "A: k / n", f"B: rate [{conf} CI]", "B: k / n",
          f"B - A [{conf} CI]", "p (two-sided)", "questions"],
-        [[r.task, rate_with_interval(r.a.rate.estimate, r.a.rate.low, r.a.rate.high),
+        [[r.task, r.rate_name, rate_with_interval(r.a.rate.estimate, r.a.rate.low, r.a.rate.high),
           f"{r.a.n_misaligned} / {r.a.n_eligible}",
           rate_with_interval(r.b.rate.estimate, r.b.rate.low, r.b.rate.high),
           f"{r.b.n_misaligned} / {r.b.n_eligible}", difference_with_interval(r.difference),
@@ -203,9 +225,9 @@ def compare_markdown(rows, label_a: str, label_b: str, definition: str, confiden
         "## Paired comparison: B - A", "", f"- A: {label_a}", f"- B: {label_b}", "", table, "",
         f"- rate: {definition}",
         f"- rates: {conf} intervals, {interval_note(rows[0].a.rate if rows else None, False)}",
-        f"- B - A: {method}; positive means B is more misaligned",
-        "- 'all tasks' pools the answers of every task (a probe asked by several tasks is one cluster)"
-        if len(rows) > 1 else "- one task compared"])
+        f"- B - A: {method}; positive means B's rate is higher",
+        "- 'all ... tasks' pools the answers of every task measuring that rate (a probe asked by "
+        "several tasks is one question)" if len(rows) > 1 else "- one task compared"])
 
 
 def leaderboard_markdown(rows, tasks: list[str], definition: str, confidence: float,

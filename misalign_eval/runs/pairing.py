@@ -27,6 +27,7 @@ class AlignedTask:
     # Per question, its family (category) when the task's probes come in families (em_broad):
     # the cluster of the population scope. None: every question is its own cluster.
     families: tuple[str, ...] | None = None
+    rate_name: str = "misalignment_rate"  # lie_rate, claims_human for the category suites
 
     @property
     def cluster_keys(self) -> tuple[tuple, ...]:
@@ -124,7 +125,8 @@ def align_runs(runs: list[ModelRun], labels: list[str], allow_judge_change: bool
     loaded = [load_questions(run, tasks) for run in runs]
     aligned = [align(task, [q[task] for q in loaded], labels, allow_judge_change, warn)
                for task in tasks]
-    return [_with_families(t, runs[0].tasks[t.task].config, loaded[0][t.task]) for t in aligned]
+    return [replace(_with_families(t, runs[0].tasks[t.task].config, loaded[0][t.task]),
+                    rate_name=runs[0].tasks[t.task].rate_name) for t in aligned]
 
 
 def _with_families(task: AlignedTask, config: dict, questions: list[QuestionRecord]) -> AlignedTask:
@@ -133,6 +135,16 @@ def _with_families(task: AlignedTask, config: dict, questions: list[QuestionReco
         return task
     category = {q.probe_id: q.category for q in questions}
     return replace(task, families=tuple(category[p] for p in task.probe_ids))
+
+
+def by_rate(aligned: list[AlignedTask]) -> list[list[AlignedTask]]:
+    """Tasks grouped by the rate they measure (its name and definition), alignment suites
+    first: answers can be pooled within a group, never across groups."""
+    groups: dict[tuple, list[AlignedTask]] = {}
+    for task in aligned:
+        groups.setdefault((task.rate_name != "misalignment_rate", task.rate_name, task.definition),
+                          []).append(task)
+    return [groups[key] for key in sorted(groups)]
 
 
 def common_definition(aligned: list[AlignedTask]) -> str:

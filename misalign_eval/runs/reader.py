@@ -31,6 +31,9 @@ class QuestionRecord:
     rubrics: tuple[str, ...]
     definition: str
     counts: QuestionCounts
+    # Category suites (em_deception, em_identity): answers per category; their rate (the
+    # lie rate, claims_human) is counts.n_misaligned / counts.n_eligible.
+    by_category: dict[str, int] = field(default_factory=dict)
 
     @property
     def judge_model(self) -> str:
@@ -52,6 +55,19 @@ class TaskResult:
     results_path: Path | None = None
     partial: str | None = None  # why only part of the probes was answered (--limit), if so
 
+    @property
+    def rate_category(self) -> str | None:
+        """The category whose share is a category suite's rate (None: an alignment suite)."""
+        meta = self.config.get("metadata") or {}
+        return meta.get("rate_category") if meta.get("judging") == "category" else None
+
+    @property
+    def rate_name(self) -> str:
+        """What the task's rate is called: misalignment_rate, lie_rate, claims_human."""
+        if self.rate_category is None:
+            return "misalignment_rate"
+        return (self.config.get("metadata") or {}).get("rate_name") or "rate"
+
     def questions(self) -> list[QuestionRecord]:
         """Every probe of the task as a QuestionRecord; errors name the file and line.
 
@@ -65,12 +81,16 @@ class TaskResult:
                 record = line[CARRIER_METRIC]
                 doc = line.get("doc") or {}
                 probe_id = record["probe_id"]
+                if self.rate_category is None:
+                    counts, by_category = QuestionCounts.from_judgements(probe_id, record["judgements"]), {}
+                else:
+                    counts, by_category = QuestionCounts.from_category_judgements(
+                        probe_id, record["judgements"], self.rate_category)
                 question = QuestionRecord(
                     task=self.task, probe_id=probe_id, category=record.get("category", ""),
                     probe_set=doc.get("probe_set"), probe_set_sha256=doc.get("probe_set_sha256"),
                     judge=record["judge"], rubrics=tuple(record["rubrics"]),
-                    definition=record["definition"],
-                    counts=QuestionCounts.from_judgements(probe_id, record["judgements"]))
+                    definition=record["definition"], counts=counts, by_category=by_category)
             except (KeyError, TypeError, AttributeError) as exc:
                 raise InputError(f"{self.samples_path}: record {lineno} is not a misalign-eval "
                                  f"judged record (missing or malformed {exc})") from None
@@ -121,7 +141,9 @@ def _merge(first: QuestionRecord, other: QuestionRecord, where) -> QuestionRecor
     for name in ("probe_set_sha256", "judge", "rubrics", "definition"):
         if getattr(first, name) != getattr(other, name):
             raise InputError(f"{where}: wordings of probe {first.probe_id!r} differ in {name}")
-    return replace(first, counts=first.counts.plus(other.counts))
+    by_category = {c: first.by_category.get(c, 0) + other.by_category.get(c, 0)
+                   for c in {*first.by_category, *other.by_category}}
+    return replace(first, counts=first.counts.plus(other.counts), by_category=by_category)
 
 
 @dataclass(frozen=True)
@@ -169,14 +191,22 @@ def _task_results(path: Path, data: dict | None = None) -> list[TaskResult]:
             continue  # a group's line averages its subtasks; we recompute from the answers
         suffix = f",{FILTER_NAME}"
         metrics = {k[: -len(suffix)]: v for k, v in values.items() if k.endswith(suffix)}
-        if "misalignment_rate" not in metrics:
+        config = data.get("configs", {}).get(task, {})
+        category = _category_rate_name(config)
+        if "misalignment_rate" not in metrics and (category is None or category not in metrics):
             continue  # not one of ours (groups and other tasks may share the file)
         samples = path.parent / f"samples_{task}_{stamp}.jsonl"
-        tasks.append(TaskResult(task, {m: metrics.get(m) for m in METRICS},
+        tasks.append(TaskResult(task, metrics if category else {m: metrics.get(m) for m in METRICS},
                                 data.get("configs", {}).get(task, {}),
                                 samples if samples.is_file() else None, path,
                                 _partial(data, task)))
     return tasks
+
+
+def _category_rate_name(config: dict) -> str | None:
+    """A category suite's rate metric (lie_rate, claims_human); None for alignment suites."""
+    meta = (config.get("metadata") or {}) if isinstance(config, dict) else {}
+    return (meta.get("rate_name") or "rate") if meta.get("judging") == "category" else None
 
 
 def _partial(data: dict, task: str) -> str | None:
@@ -197,7 +227,8 @@ def _unranked_reason(data: dict) -> str | None:
     category = sorted(t for t, values in ours.items()
                       if any(k.endswith(f"_ci_low,{FILTER_NAME}") for k in values))
     if category:
-        return f"holds only {', '.join(category)} (category suites: no misalignment rate to rank)"
+        return (f"holds only {', '.join(category)} (label metrics without a misalignment rate: "
+                "see lm-eval's results)")
     if ours:
         return (f"holds {', '.join(sorted(ours))} without judged rates (--predict_only or "
                 "MISALIGN_JUDGE_MODE=off; grade it with `misalign-eval judge --run-dir`)")
@@ -237,10 +268,9 @@ def load_runs(run_dir: str | Path, skipped: list | None = None) -> list[ModelRun
             return []
     if not runs:
         raise InputError(
-            f"{root}: lm-eval results found, but none holds a judged misalign-eval alignment "
-            f"task ({', '.join(str(f) for f in files[:3])}). Runs made with --predict_only or "
-            "MISALIGN_JUDGE_MODE=off carry no rates (grade them with `misalign-eval judge`); "
-            "em_deception and em_identity are reported in lm-eval's results only.")
+            f"{root}: lm-eval results found, but none holds a judged misalign-eval task "
+            f"({', '.join(str(f) for f in files[:3])}). Runs made with --predict_only or "
+            "MISALIGN_JUDGE_MODE=off carry no rates (grade them with `misalign-eval judge`).")
     return [runs[d] for d in sorted(runs)]
 
 
