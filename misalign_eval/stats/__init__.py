@@ -12,6 +12,14 @@ Older API, kept until callers move: ``rates`` (clustered_rate, question_mean_rat
 ``compare`` (paired_difference, samples_per_question, ...).
 """
 
+from misalign_eval.stats.agreement import (
+    AgreementEstimate,
+    alpha_interval,
+    cohen_kappa,
+    kappa_interval,
+    krippendorff_alpha,
+    rank_correlation,
+)
 from misalign_eval.stats.differences import (
     DifferenceInterval,
     NoninferiorityResult,
@@ -19,6 +27,7 @@ from misalign_eval.stats.differences import (
     noninferiority,
 )
 from misalign_eval.stats.intervals import RateInterval, rate_interval
+from misalign_eval.stats.misclassification import CorrectedRate, corrected_rate
 from misalign_eval.stats.planning import (
     gate_minimum_margin,
     gate_power,
@@ -49,6 +58,8 @@ __all__ = [
     "DifferenceInterval", "NoninferiorityResult", "RateInterval", "difference_interval",
     "gate_minimum_margin", "gate_power", "gate_samples_per_question", "noninferiority",
     "rate_interval",
+    "AgreementEstimate", "CorrectedRate", "alpha_interval", "cohen_kappa", "corrected_rate",
+    "kappa_interval", "krippendorff_alpha", "rank_correlation",
     "GroupRateInterval", "group_difference_interval", "group_rate_interval",
     "FirstBelow", "FirstDifference", "TrendResult", "first_below", "first_difference",
     "trend_test",
