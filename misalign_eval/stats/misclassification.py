@@ -166,6 +166,8 @@ def kish_n(weights) -> float:
 def labels_to_halve(n_labels: int, n_answers: int) -> int | None:
     """More labels (drawn the same way) that halve the calibration part: solve
     (1 - n'/N)/n' = (1 - n/N)/(4 n); None when even labelling every answer would not."""
+    if n_labels >= n_answers:
+        return None  # every answer is labelled: no calibration error left to halve
     target = 4 * n_labels * n_answers / (n_answers + 3 * n_labels)
     more = int(np.ceil(target - n_labels - 1e-9))
     return more if n_labels + more <= n_answers else None
