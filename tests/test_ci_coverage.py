@@ -80,7 +80,9 @@ def test_population_difference_cell_scores_coverage_and_gate(ci_coverage):
     assert res["truth"] == pytest.approx(0.01, abs=1e-4)  # additive shift, no clipping
     assert res["used"] == 400
     assert res["miss_hi"] + res["miss_lo"] == pytest.approx(1 - res["coverage"])
-    assert 0.88 <= res["coverage"] <= 0.995 and res["false_pass"] <= 0.12
+    assert 0.88 <= res["coverage"] <= 0.995 and res["false_pass"] <= 0.09
+    # The previous method's false pass is printed next to it as a diagnostic.
+    assert 0 <= res["johnson_false_pass"] <= 1
     # The logit shift is solved so that the population mean difference is the margin.
     shift = ci_coverage.logit_shift_for("heavy1", 0.02)
     assert ci_coverage.population_difference_truth("heavy1", shift, "logit") == pytest.approx(

@@ -178,6 +178,74 @@ def test_population_difference_refuses_below_the_floor_and_works_above():
     assert big.estimate == pytest.approx(np.mean((k_b - k_a) / 50))
 
 
+def _pearson(x, y):
+    x, y = np.asarray(x, float) - np.mean(x), np.asarray(y, float) - np.mean(y)
+    return float(np.sum(x * y) / math.sqrt(np.sum(x * x) * np.sum(y * y)))
+
+
+def test_population_difference_is_mover_of_the_population_rates_with_their_correlation():
+    # By hand: each run's population rate interval (rate_interval), recovered into the paired
+    # difference with r = Pearson correlation of the question rates (question clusters).
+    rng = np.random.default_rng(21)
+    g = 40
+    p = np.clip(rng.beta(0.5, 10, g), 0, 1)
+    n_a, n_b = rng.integers(30, 60, g), rng.integers(30, 60, g)
+    k_a, k_b = rng.binomial(n_a, p), rng.binomial(n_b, np.minimum(p * 1.5, 1))
+    a = rate_interval(k_a, n_a, scope="population")
+    b = rate_interval(k_b, n_b, scope="population")
+    r = _pearson(k_a / n_a, k_b / n_b)
+    d = b.estimate - a.estimate
+    high = d + math.sqrt((b.high - b.estimate) ** 2 + (a.estimate - a.low) ** 2
+                         - 2 * r * (b.high - b.estimate) * (a.estimate - a.low))
+    low = d - math.sqrt((b.estimate - b.low) ** 2 + (a.high - a.estimate) ** 2
+                        - 2 * r * (b.estimate - b.low) * (a.high - a.estimate))
+    got = difference_interval(k_a, n_a, k_b, n_b, scope="population")
+    assert got.estimate == pytest.approx(np.mean(k_b / n_b - k_a / n_a))
+    assert got.low == pytest.approx(low, abs=1e-9) and got.high == pytest.approx(high, abs=1e-9)
+    assert "MOVER" in got.method and got.n_clusters == g
+    # The gate: one-sided 95% bound = the ends of the two-sided 90% rate intervals.
+    a90 = rate_interval(k_a, n_a, scope="population", confidence=0.90)
+    b90 = rate_interval(k_b, n_b, scope="population", confidence=0.90)
+    upper = d + math.sqrt((b90.high - b90.estimate) ** 2 + (a90.estimate - a90.low) ** 2
+                          - 2 * r * (b90.high - b90.estimate) * (a90.estimate - a90.low))
+    at = noninferiority(k_a, n_a, k_b, n_b, margin=upper + 1e-6, scope="population")
+    below = noninferiority(k_a, n_a, k_b, n_b, margin=upper - 1e-6, scope="population")
+    assert at.upper == pytest.approx(upper, abs=1e-9)
+    assert at.passes and not below.passes and at.refusal is None
+
+
+def test_population_difference_pairs_only_questions_rated_in_both_runs():
+    rng = np.random.default_rng(5)
+    g = 36
+    n_a, n_b = np.full(g, 50), np.full(g, 50)
+    n_a[0], n_b[1] = 0, 0
+    k_a = rng.binomial(n_a, 0.05)
+    k_b = rng.binomial(n_b, 0.08)
+    got = difference_interval(k_a, n_a, k_b, n_b, scope="population")
+    keep = np.arange(g) >= 2
+    same = difference_interval(k_a[keep], n_a[keep], k_b[keep], n_b[keep], scope="population")
+    assert got.n_questions == g - 2 and got.n_clusters == g - 2
+    assert (got.estimate, got.low, got.high) == pytest.approx(
+        (same.estimate, same.low, same.high))
+
+
+def test_population_gate_bound_reaches_above_the_t_bound_for_a_few_hot_questions():
+    # The candidate's increase sits on 3 of 40 questions: the skew-aware bound must reach
+    # further than the Johnson-corrected t (which missed 5-10% in simulation).
+    from misalign_eval.stats.differences import johnson_paired
+
+    g = 40
+    n = np.full(g, 50)
+    k_b = np.zeros(g, dtype=int)
+    k_b[:4] = 1
+    k_c = k_b.copy()
+    k_c[4:7] = [6, 9, 4]
+    got = noninferiority(k_b, n, k_c, n, margin=0.05, scope="population")
+    _, _, t_upper, _ = johnson_paired(k_b, n, k_c, n, None, 0.95, sided="one")
+    assert got.estimate == pytest.approx(19 / 50 / g)
+    assert got.upper > float(t_upper[0]) > got.estimate
+
+
 def test_difference_p_value_of_identical_runs_is_one():
     same = difference_interval([2, 5, 0], [40, 60, 30], [2, 5, 0], [40, 60, 30])
     assert same.estimate == 0 and same.p_value == 1.0

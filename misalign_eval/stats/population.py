@@ -123,8 +123,16 @@ def _rejects(p0, est, binom, excess, scale, v_hat, df_c, z_tail, power):
     est_part = ratio * v_hat
     df = np.where(est_part > 0, df_c * (v0 / np.where(est_part > 0, est_part, 1.0)) ** 2, np.inf)
     df = np.maximum(df, df_c)
-    crit = stats.t.isf(z_tail, df)
-    return np.abs(est - p0) > crit * np.sqrt(v0)
+    gap, root = np.broadcast_arrays(np.abs(est - p0), np.sqrt(v0))
+    df = np.broadcast_to(df, gap.shape)
+    # The t quantile lies between the normal one (df -> inf) and the one at df_c (df >= df_c):
+    # outside that band the verdict is known without it, so only the band calls t.isf (the
+    # cost of this function). Same verdicts as comparing with t.isf(z_tail, df) everywhere.
+    surely = gap > stats.t.isf(z_tail, df_c) * root
+    band = ~surely & (gap > stats.norm.isf(z_tail) * root)
+    out = np.array(surely, copy=True)
+    out[band] = gap[band] > stats.t.isf(z_tail, df[band]) * root[band]
+    return out
 
 
 def _score_end(est, side, args, tail):
@@ -163,7 +171,7 @@ def _score_end(est, side, args, tail):
 
 
 def population_score(successes, eligible, families=None, confidence: float = 0.95,
-                     sided: str = "two"):
+                     sided: str = "two", ends: str = "both"):
     """Cluster score interval for E[p_q] (question-mean weighting), vectorised over rows.
 
     Estimate: mean over rated questions of k_q/n_q. Variance at a hypothesised mean p0:
@@ -178,7 +186,11 @@ def population_score(successes, eligible, families=None, confidence: float = 0.9
     rare, skewed rate's sampling distribution does. df: C-1 reduced for kurtosis of the cluster
     totals (``_kurtosis_df``), raised by Satterthwaite where the binomial part dominates.
     Returns (estimate, low, high); ``sided="one"`` gives one-sided (confidence) limits.
+    ``ends``: "both" (default), or "low" / "high" to compute only that end (the other is
+    returned as 0 / 1, i.e. unbounded), which halves the work when one bound is enough.
     """
+    if ends not in ("both", "low", "high"):
+        raise ValueError(f"ends must be 'both', 'low' or 'high', not {ends!r}")
     k = np.atleast_2d(np.asarray(successes, dtype=float))
     n = np.atleast_2d(np.asarray(eligible, dtype=float))
     cluster = family_index(families, k.shape[-1])
@@ -195,8 +207,10 @@ def population_score(successes, eligible, families=None, confidence: float = 0.9
     args = (binom, excess, scale, v_hat, df_c)
     empty = g == 0
     safe_est = np.where(empty, 0.0, est)
-    low = np.minimum(_score_end(safe_est, -1, args, tail), safe_est)
-    high = np.maximum(_score_end(safe_est, +1, args, tail), safe_est)
+    low = (np.minimum(_score_end(safe_est, -1, args, tail), safe_est) if ends != "high"
+           else np.zeros_like(safe_est))
+    high = (np.maximum(_score_end(safe_est, +1, args, tail), safe_est) if ends != "low"
+            else np.ones_like(safe_est))
     return (np.where(empty, np.nan, est), np.where(empty, 0.0, low), np.where(empty, 1.0, high))
 
 
