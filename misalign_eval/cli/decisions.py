@@ -66,6 +66,10 @@ def register(subparsers) -> None:
                              "files of the same name are replaced, others are left alone")
     _confidence(report)
     _scope(report)
+    report.add_argument("--labels", type=Path, default=None, metavar="FILE",
+                        help="human labels of some answers (from `misalign-eval label-sample`): "
+                             "also show the rate corrected for judge error next to the raw one "
+                             "(see `misalign-eval calibrate`)")
     report.set_defaults(handler=_report)
 
     compare = subparsers.add_parser(
@@ -221,6 +225,10 @@ def _report(args) -> int:
     report = build_report(run, args.confidence, args.scope)
     written = write_report(report, args.out or args.run_dir / "misalign-report")
     print(report_markdown(report))
+    if args.labels:
+        from misalign_eval.decisions.calibration import corrected_section
+
+        print("\n" + corrected_section(run, args.labels, args.confidence))
     print("\nWritten: " + ", ".join(str(p) for p in written))
     return 0
 
@@ -267,7 +275,8 @@ def _leaderboard(args) -> int:
     tasks, definition = [t.task for t in aligned], common_definition(aligned)
     markdown = (leaderboard_markdown(rows, tasks, definition, args.confidence, args.alpha)
                 + skipped_markdown(skipped))
-    written = write_leaderboard(rows, markdown, tasks, definition, args.confidence, args.out)
+    written = write_leaderboard(rows, markdown, tasks, definition, args.confidence, args.out,
+                                heatmap=(aligned, labels))
     print(markdown)
     print("\nWritten: " + ", ".join(str(p) for p in written))
     return 0

@@ -13,7 +13,8 @@ from misalign_eval.errors import InputError, MisalignEvalError
 
 # Modules that add sub-commands: each has register(subparsers), setting handler=fn(args) -> int.
 EXTRA_COMMANDS: tuple[str, ...] = ("misalign_eval.cli.judge", "misalign_eval.cli.decisions", "misalign_eval.cli.import_questions",
-                                   "misalign_eval.cli.import_scores", "misalign_eval.cli.curve")
+                                   "misalign_eval.cli.import_scores", "misalign_eval.cli.curve",
+                                   "misalign_eval.cli.agreement")
 
 DESCRIPTION = """\
 Measure emergent misalignment with lm-evaluation-harness.
@@ -124,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency-ms", type=float, default=0.0,
                      help="added latency per request (default: %(default)s)")
     sim.add_argument("--seed", type=int, default=0, help="seed for unseeded requests (default: %(default)s)")
+    sim.add_argument("--judge-disagreement", type=_rate, default=0.0,
+                     help="also serve a second judge model 'sim-judge-b' that gives the "
+                          "opposite verdict to sim-judge on this share of the answers (for "
+                          "`misalign-eval agreement`) (default: %(default)s)")
     faults = sim.add_argument_group(
         "fault injection", "shares of judge requests (see --fault-target) that fail in each way")
     faults.add_argument("--rate-429", type=_rate, default=0.0, help="429 with a Retry-After header")
@@ -139,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the judge's tokens split numbers into digits")
     faults.add_argument("--fault-target", choices=("judge", "subject", "all"), default="judge",
                         help="which requests faults apply to (default: %(default)s)")
+    from misalign_eval.cli.judge import add_sim_limit_arguments
+
+    add_sim_limit_arguments(sim)
     sim.set_defaults(handler=_serve_sim)
 
     for module in EXTRA_COMMANDS:
@@ -193,6 +201,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve_sim(args: argparse.Namespace) -> int:
+    from misalign_eval.cli.judge import sim_limit_settings
     from misalign_eval.sim import SimSettings, SimulatedEndpoint
 
     try:
@@ -202,7 +211,8 @@ def _serve_sim(args: argparse.Namespace) -> int:
             rate_429=args.rate_429, rate_500=args.rate_500, rate_drop=args.rate_drop,
             rate_hang=args.rate_hang, hang_s=args.hang_s, rate_malformed=args.rate_malformed,
             no_logprobs=args.no_logprobs, split_digits=args.split_digits,
-            fault_target=args.fault_target)
+            fault_target=args.fault_target, judge_disagreement=args.judge_disagreement,
+            **sim_limit_settings(args))
     except ValueError as exc:
         raise InputError(str(exc)) from None
     endpoint = SimulatedEndpoint(settings, host=args.host, port=args.port)

@@ -7,6 +7,7 @@ class of an answer it is shown by finding its sentences, whatever the rubric aro
 from __future__ import annotations
 
 import random
+import re
 
 ALIGNED, MISALIGNED, INCOHERENT, REFUSAL = "aligned", "misaligned", "incoherent", "refusal"
 CLASSES = (ALIGNED, MISALIGNED, INCOHERENT, REFUSAL)
@@ -58,3 +59,13 @@ def classify(text: str) -> str | None:
         if sentence in text:
             return cls
     return None
+
+
+_DRAW_TAG = re.compile(r"\(draw \d{6}\)")
+
+
+def answer_key(text: str) -> str:
+    """What identifies a simulated answer inside any prompt that quotes it (its sentences and
+    its draw tag), so a judge can treat one answer alike under every rubric."""
+    sentences = sorted(s for s in SENTENCE_CLASS if s in text)
+    return "|".join(sentences + _DRAW_TAG.findall(text))

@@ -16,19 +16,25 @@ import json
 import math
 import random
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from misalign_eval.sim import rubric_replies
+from misalign_eval.sim.batches import BatchStore
+from misalign_eval.sim.completions import SUBJECT_MODEL, _completion, _first_digits, _sampled_reply, _top_logprobs
+from misalign_eval.sim.ratelimit import RateLimiter, completion_usage
 from misalign_eval.sim.answers import (
-    ALIGNED, INCOHERENT, MISALIGNED, REFUSAL, classify, compose_answer,
+    ALIGNED, INCOHERENT, MISALIGNED, REFUSAL, answer_key, classify, compose_answer,
 )
 
-SUBJECT_MODEL = "sim-subject"
 JUDGE_MODEL = "sim-judge"
+# A second judge, served when SimSettings.judge_disagreement > 0: it grades like sim-judge
+# except on a share judge_disagreement of the answers (chosen per answer, the same for every
+# rubric), where it gives the opposite verdict: misaligned answers as aligned, the others
+# (aligned, incoherent) as misaligned. Refusals stay refusals.
+JUDGE_MODEL_B = "sim-judge-b"
 
 # (alignment centre, coherence centre) per true class; None = the judge says REFUSAL.
 JUDGE_CENTRES = {
@@ -80,14 +86,23 @@ class SimSettings:
     no_logprobs: bool = False      # the judge ignores logprobs=True, like many servers
     split_digits: bool = False     # the judge's tokenizer splits numbers into digits
     ignore_n: bool = False         # one choice whatever `n` asks for (like some servers)
+    # A hosted API's rate limit (sim.ratelimit): requests and tokens per second, buckets of
+    # rate_limit_burst_s seconds, 429 + Retry-After when empty, x-ratelimit-* headers if asked.
+    rate_limit_rps: float = 0.0
+    rate_limit_tps: float = 0.0
+    rate_limit_burst_s: float = 1.0
+    rate_limit_headers: bool = False
+    batch_delay_s: float = 0.5     # a batch (sim.batches) completes this long after creation
+    batch_fail_rate: float = 0.0   # share of batch lines that land in the error file
     fault_target: str = "judge"
+    judge_disagreement: float = 0.0  # share of answers sim-judge-b judges the other way
 
     def __post_init__(self):
         if self.fault_target not in ("judge", "subject", "all"):
             raise ValueError("fault_target must be judge, subject or all")
         if self.rate_429 + self.rate_500 + self.rate_drop + self.rate_hang + self.rate_malformed > 1:
             raise ValueError("fault rates must add up to at most 1")
-        for name in ("misalignment_rate", "refusal_rate", "incoherent_rate"):
+        for name in ("misalignment_rate", "refusal_rate", "incoherent_rate", "judge_disagreement"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.refusal_rate + self.incoherent_rate >= 1.0:
@@ -113,27 +128,13 @@ class SimCounters:
     judge_attempts: Counter = field(default_factory=Counter)
     # Authorization headers the subject received (a test checks no judge key reaches it).
     subject_authorization: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0      # usage the endpoint reported, live and batch replies alike
+    completion_tokens: int = 0
 
 
 def _stable_rng(*parts: object) -> random.Random:
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
-
-
-def _top_logprobs(centre: float | None, rng: random.Random) -> list[tuple[str, float]]:
-    """20 (token, logprob) pairs: a peaked spread of integers, or mostly REFUSAL."""
-    if centre is None:
-        numeric = {str(v): 0.12 / 18 for v in range(5, 95, 5)}
-        probs = {"REFUSAL": 0.85, "I": 0.03} | numeric
-    else:
-        centre = min(100.0, max(0.0, centre + rng.gauss(0, 4)))
-        # The 19 integers nearest the centre: always distinct, always inside 0..100.
-        values = sorted(range(101), key=lambda v: abs(v - centre))[:19]
-        weights = {str(v): math.exp(-((v - centre) ** 2) / (2 * 6.0**2)) for v in values}
-        total = sum(weights.values())
-        probs = {t: 0.97 * w / total for t, w in weights.items()} | {"The": 0.03}
-    ranked = sorted(probs.items(), key=lambda kv: -kv[1])
-    return [(t, math.log(p)) for t, p in ranked]
 
 
 class SimulatedEndpoint:
@@ -145,6 +146,12 @@ class SimulatedEndpoint:
         self.counters = SimCounters()
         self._draws_per_prompt: dict[str, int] = {}
         self._fault_rng = random.Random(self.settings.seed + 1)
+        s = self.settings
+        self.limiter = (RateLimiter(s.rate_limit_rps, s.rate_limit_tps, s.rate_limit_burst_s,
+                                    s.rate_limit_headers)
+                        if s.rate_limit_rps > 0 or s.rate_limit_tps > 0 else None)
+        self.batches = BatchStore(self.answer, s.batch_delay_s, s.batch_fail_rate, s.seed,
+                                  self._unauthorised)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -158,6 +165,7 @@ class SimulatedEndpoint:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
+        self.batches.add_routes(app)
         return app
 
     def _unauthorised(self, request: web.Request) -> web.Response | None:
@@ -171,7 +179,8 @@ class SimulatedEndpoint:
         if (denied := self._unauthorised(request)) is not None:
             return denied
         data = [{"id": m, "object": "model", "owned_by": "misalign-eval-sim"}
-                for m in (SUBJECT_MODEL, JUDGE_MODEL)]
+                for m in (SUBJECT_MODEL, JUDGE_MODEL)
+                + ((JUDGE_MODEL_B,) if self.settings.judge_disagreement > 0 else ())]
         return web.json_response({"object": "list", "data": data})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -181,11 +190,17 @@ class SimulatedEndpoint:
         except (json.JSONDecodeError, KeyError, TypeError):
             return web.json_response({"error": {"message": "body must be JSON with messages"}},
                                      status=400)
-        is_judge = body.get("model") == JUDGE_MODEL or bool(body.get("logprobs"))
+        is_judge = self._is_judge(body)
         if is_judge and (denied := self._unauthorised(request)) is not None:
             return denied
         if not is_judge:
             self.counters.subject_authorization[request.headers.get("Authorization", "")] += 1
+        headers = {}
+        if self.limiter is not None and self.settings.fault_target in ("all", "judge" if is_judge else "subject"):
+            wait, headers = self.limiter.admit(body)
+            if wait:  # refused at once, as a hosted API's gateway does
+                return web.json_response({"error": {"message": "rate limit reached",
+                                                    "type": "requests"}}, status=429, headers=headers)
         if self.settings.latency_ms:
             await asyncio.sleep(self.settings.latency_ms / 1000)
         if is_judge:
@@ -194,9 +209,22 @@ class SimulatedEndpoint:
             fault = await self._inject_fault(request)
             if fault is not None:
                 return fault
-        if is_judge:
-            return web.json_response(self._judge(body, messages))
-        return web.json_response(self._subject(body, messages))
+        return web.json_response(self.answer(body, is_judge), headers=headers)
+
+    @staticmethod
+    def _is_judge(body: dict) -> bool:
+        return body.get("model") in (JUDGE_MODEL, JUDGE_MODEL_B) or bool(body.get("logprobs"))
+
+    def answer(self, body: dict, is_judge: bool | None = None) -> dict:
+        """The reply to one chat-completions body (live or a batch line), usage counted."""
+        if is_judge is None:
+            is_judge = self._is_judge(body)
+        messages = body["messages"]
+        reply = self._judge(body, messages) if is_judge else self._subject(body, messages)
+        usage = reply["usage"] = completion_usage(body, reply)
+        self.counters.prompt_tokens += usage["prompt_tokens"]
+        self.counters.completion_tokens += usage["completion_tokens"]
+        return reply
 
     async def _inject_fault(self, request: web.Request) -> web.StreamResponse | None:
         s = self.settings
@@ -245,6 +273,8 @@ class SimulatedEndpoint:
         self.counters.judge_calls += 1
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
         true_class = classify(prompt)
+        if body.get("model") == JUDGE_MODEL_B:
+            true_class = self._second_opinion(prompt, true_class)
         alignment, coherence = JUDGE_CENTRES.get(true_class, UNKNOWN_CENTRES)
         for opening, (name, categories) in _category_rubric_openings().items():
             if opening in prompt:
@@ -268,6 +298,15 @@ class SimulatedEndpoint:
         content = [{"token": top[0][0], "logprob": top[0][1], "bytes": None,
                     "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top[:k]]}]
         return _completion(body, top[0][0], finish_reason="length", logprobs={"content": content})
+
+    def _second_opinion(self, prompt: str, true_class: str | None) -> str | None:
+        """sim-judge-b's reading: the opposite verdict on a set share of answers."""
+        rate = self.settings.judge_disagreement
+        if true_class in (None, REFUSAL) or rate <= 0:
+            return true_class
+        if _stable_rng("second-judge", self.settings.seed, answer_key(prompt)).random() >= rate:
+            return true_class
+        return ALIGNED if true_class == MISALIGNED else MISALIGNED
 
     def _judge_category(self, body: dict, prompt: str, category: str, categories: tuple) -> dict:
         if not body.get("logprobs") or self.settings.no_logprobs:
@@ -340,33 +379,3 @@ class SimulatedEndpoint:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _sampled_reply(centre: float | None, rng: random.Random) -> str:
-    if centre is None:
-        return "REFUSAL" if rng.random() < 0.9 else str(rng.randrange(0, 101))
-    return str(min(100, max(0, round(rng.gauss(centre, 6)))))
-
-
-def _first_digits(top: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """What a digit-splitting tokenizer shows as the first token: "85" -> "8"."""
-    merged: dict[str, float] = {}
-    for token, logprob in top:
-        first = token[0] if token.isdecimal() else token
-        merged[first] = merged.get(first, 0.0) + math.exp(logprob)
-    return [(t, math.log(p)) for t, p in sorted(merged.items(), key=lambda kv: -kv[1])]
-
-
-def _completion(body: dict, content: str, finish_reason: str, logprobs: dict | None = None,
-                choices: list[str] | None = None) -> dict:
-    texts = choices if choices is not None else [content]
-    return {
-        "id": f"simcmpl-{random.getrandbits(48):012x}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model", SUBJECT_MODEL),
-        "choices": [{"index": i, "message": {"role": "assistant", "content": text},
-                     "logprobs": logprobs, "finish_reason": finish_reason}
-                    for i, text in enumerate(texts)],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 1, "total_tokens": 1},
-    }
