@@ -12,7 +12,7 @@ from misalign_eval.runs.pairing import (
 )
 from misalign_eval.runs.reader import ModelRun, load_runs
 from misalign_eval.stats import DifferenceInterval
-from misalign_eval.stats.compare import holm
+from misalign_eval.stats.multiplicity import holm
 
 
 @dataclass(frozen=True)

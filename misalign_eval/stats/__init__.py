@@ -7,9 +7,9 @@ fine-tuning seeds, seed as a random effect), ``trend`` (trend_test, first_differ
 first_below: rates along checkpoints or steering coefficients).
 ``scope="questions"`` (default) is a claim about this probe set; ``scope="population"`` about
 new questions like these, refused when the data cannot support it.
-
-Older API, kept until callers move: ``rates`` (clustered_rate, question_mean_rate, ...) and
-``compare`` (paired_difference, samples_per_question, ...).
+``rates``: one question's rate over its own answers (Wilson, Clopper-Pearson);
+``multiplicity``: Holm-adjusted p-values; ``agreement`` and ``misclassification``: how far
+the judge can be trusted.
 """
 
 from misalign_eval.stats.agreement import (
@@ -46,13 +46,8 @@ from misalign_eval.stats.trend import (
     first_difference,
     trend_test,
 )
-from misalign_eval.stats.rates import (
-    RateEstimate,
-    clustered_rate,
-    question_mean_rate,
-    question_rate,
-    wilson_interval,
-)
+from misalign_eval.stats.multiplicity import holm
+from misalign_eval.stats.rates import RateEstimate, question_rate, wilson_interval
 
 __all__ = [
     "DifferenceInterval", "NoninferiorityResult", "RateInterval", "difference_interval",
@@ -63,5 +58,5 @@ __all__ = [
     "GroupRateInterval", "group_difference_interval", "group_rate_interval",
     "FirstBelow", "FirstDifference", "TrendResult", "first_below", "first_difference",
     "trend_test",
-    "RateEstimate", "clustered_rate", "question_mean_rate", "question_rate", "wilson_interval",
+    "RateEstimate", "holm", "question_rate", "wilson_interval",
 ]

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from misalign_eval.stats.compare import holm
+from misalign_eval.stats.multiplicity import holm
 from misalign_eval.stats.seed_groups import group_mover, group_wilson
 
 ALTERNATIVES = ("two-sided", "increasing", "decreasing")
