@@ -133,6 +133,7 @@ def _curve(args) -> int:
     from misalign_eval.decisions.curve import CurvePoint, build_curve, curve_markdown
     from misalign_eval.decisions.curve_output import write_curve
     from misalign_eval.decisions.curve_x import XRule, group_x, number, run_x
+    from misalign_eval.runs.pairing import run_labels
     from misalign_eval.runs.reader import load_runs, load_single_run
 
     rule = XRule(args.x, args.x_pattern, args.x_key)
@@ -152,14 +153,14 @@ def _curve(args) -> int:
             given[label] = Path(label)
     if not points and not given:
         raise InputError("curve: give RUN_DIRs, --point DIR=VALUE or --group NAME=DIR [DIR ...]")
+    found = []
     for text, directory in given.items():
         if text in explicit:
-            run = load_single_run(directory)
-            points.append(CurvePoint(text, explicit[text], [run]))
-            continue
-        for run in load_runs(directory):
-            label = str(run.directory)
-            points.append(CurvePoint(label, run_x(run, rule, label), [run]))
+            points.append(CurvePoint(text, explicit[text], [load_single_run(directory)]))
+        else:
+            found += load_runs(directory)
+    for run, label in zip(found, run_labels(found) if found else []):
+        points.append(CurvePoint(label, run_x(run, rule, str(run.directory)), [run]))
     curve = build_curve(points, args.x, confidence=args.confidence, reference=args.reference,
                         margin=args.margin, alpha=args.alpha, threshold=args.below,
                         log_x=args.log_x, allow_judge_change=args.allow_judge_change)
@@ -200,7 +201,7 @@ def compare_groups_command(args) -> int:
         sd = getattr(row.rate, "between_seed_sd", None)
         if sd is not None:
             print(f"- {side}: between-seed standard deviation {100 * sd:.2f} pp over "
-                  f"{row.rate.n_runs} seeds ({row.task})")
+                  f"{row.rate.n_runs} seeds ({rows[-1].task})")
         if row.rate.warning:
             print(f"- {side}: warning: {row.rate.warning}")
     if args.json:

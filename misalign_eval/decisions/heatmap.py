@@ -38,8 +38,10 @@ def question_heatmap(questions: list[str], columns: list[str], counts, column_ax
     cmap.set_bad("#dddddd")
     top = max(5.0, float(np.nanmax(rate)) if np.isfinite(rate).any() else 5.0)
     image = ax.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=top, aspect="auto")
-    ax.set_xticks(range(c), columns, fontsize=8, rotation=45 if c > 6 else 0,
-                  ha="right" if c > 6 else "center")
+    # Tilt column labels that would not fit side by side (long model names).
+    tilt = c > 6 or max(len(x) for x in columns) * c > 9 * (width - 2.8)
+    ax.set_xticks(range(c), columns, fontsize=8, rotation=35 if tilt else 0,
+                  ha="right" if tilt else "center")
     ax.set_yticks(range(g), questions, fontsize=8)
     ax.set_xlabel(column_axis, fontsize=10)
     ax.set_ylabel("probe question", fontsize=10)

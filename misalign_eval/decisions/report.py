@@ -167,8 +167,10 @@ def write_report(report: RunReport, out_dir: Path) -> list[Path]:
 
 
 def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str],
-                      definition: str, confidence: float, out_dir: Path) -> list[Path]:
-    """leaderboard.md, .csv, .json, .png and .html, all or nothing."""
+                      definition: str, confidence: float, out_dir: Path,
+                      heatmap: tuple | None = None) -> list[Path]:
+    """leaderboard.md, .csv, .json, .png and .html, all or nothing; with ``heatmap`` =
+    (aligned tasks, run labels) also leaderboard_questions.png, question by model."""
     conf = f"{100 * confidence:g}%"
     records = [_leaderboard_record(i, r) for i, r in enumerate(rows, 1)]
     caption = (f"Points: misalignment rate per model, answers of {', '.join(tasks)} pooled; "
@@ -184,6 +186,12 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
                             [r.summary.rate.low for r in rows],
                             [r.summary.rate.high for r in rows],
                             "Misalignment rate by model", caption, stage / "leaderboard.png")
+        figures = [_figure(chart, caption)]
+        if heatmap is not None:
+            from misalign_eval.decisions.heatmap import leaderboard_heatmap
+
+            figures.append(_figure(*leaderboard_heatmap(*heatmap, [r.label for r in rows],
+                                                        stage / "leaderboard_questions.png")))
         headers = ["#", "model", f"misalignment rate [{conf} CI]", "misaligned / n",
                    "coherent (of scored)", "possible ranks", f"minus best [{conf} CI]",
                    "Holm p", "differs from best"]
@@ -196,7 +204,7 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
         page = _page("misalign-eval leaderboard", [
             "<h1>Misalignment leaderboard</h1>",
             f"<p>Tasks: {html.escape(', '.join(tasks))}. Rate: {html.escape(definition)}.</p>",
-            _html_table(headers, body), _figure(chart, caption),
+            _html_table(headers, body), *figures,
             f"<p>Possible ranks: 1 + models whose {conf} interval lies wholly below, to N - "
             "models whose interval lies wholly above. 'Minus best' is the paired difference "
             "to the least misaligned model with questions as clusters; p-values are "

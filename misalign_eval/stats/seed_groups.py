@@ -48,7 +48,8 @@ from misalign_eval.stats.intervals import (
 
 GROUP_METHOD = ("pooled rate of {s} seeds; stratified Wilson interval on the effective sample "
                 "size of within-run plus between-seed variance (seed as a random effect, "
-                "DerSimonian-Kacker moment estimate of tau^2)")
+                "DerSimonian-Kacker moment estimate of tau^2, never below the seed-clustered "
+                "variance)")
 GROUP_DIFFERENCE_METHOD = ("MOVER difference (Newcombe 1998 method 10) of the two conditions' "
                            "seed-group intervals (seed as a random effect)")
 # Below this many seeds the measured coverage falls short when seeds differ a lot.
