@@ -2,11 +2,19 @@
 
     python benchmarks/judge_throughput.py --latency-ms 100 --concurrency 64 --n 4000
     python benchmarks/judge_throughput.py --memory-answers 100000
+    python benchmarks/judge_throughput.py --rate-limit 200
 
 Throughput: the simulated endpoint runs in its own process with a fixed latency per request;
 the judge grades n/2 answers with both rubrics (n calls) with the cache off. The ideal rate
 is concurrency / latency; the serial baseline is the same judge at concurrency 1. Last line:
 ``ratio_to_bound=<x> speedup_vs_serial=<y>``. Targets: ratio >= 0.85, speedup >= 50.
+
+Rate limit: the simulated endpoint sits behind a token-bucket limit of that many requests/s
+(bucket of --burst-s seconds; 429 with Retry-After when empty), once announcing it in
+x-ratelimit-* headers and once not; the judge grades for --paced-s seconds' worth of calls
+in each mode. The bound is what the bucket admits in the run's time, rate x (elapsed + burst).
+Last line: ``headers_ratio=<x> headers_429_share=<y> noheaders_ratio=<z> noheaders_429_share=<w>``.
+Targets: headers_ratio >= 0.97, noheaders_ratio >= 0.93, both 429 shares < 0.02.
 
 Memory: writes an lm-eval samples file with that many answers, runs ``misalign-eval judge``
 on it in a child process and reports the child's peak RSS. Target: under 1 GiB.
@@ -41,10 +49,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_sim_process(latency_ms: float) -> tuple[subprocess.Popen, str]:
+def start_sim_process(latency_ms: float, *extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "misalign_eval", "serve-sim", "--port", str(port),
-                             "--latency-ms", str(latency_ms)], stdout=subprocess.DEVNULL,
+                             "--latency-ms", str(latency_ms), *extra], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -99,6 +107,46 @@ def throughput(args) -> None:
     print(f"ratio_to_bound={rate / ideal:.3f} speedup_vs_serial={rate / serial:.1f}")
 
 
+def paced_run(args, headers: bool) -> tuple[float, float, float]:
+    """(calls/s, share of the bound, share of requests answered 429) behind the rate limit."""
+    extra = ["--rate-limit-rps", f"{args.rate_limit:g}", "--rate-limit-burst-s", f"{args.burst_s:g}"]
+    sim, base_url = start_sim_process(args.latency_ms, *extra, *(["--rate-limit-headers"] if headers else []))
+    calls = int(args.rate_limit * args.paced_s)
+    try:
+        config = JudgeConfig.from_env({}, base_url=base_url, model=JUDGE_MODEL,
+                                      concurrency=args.concurrency, cache="off", max_retries=10)
+        with opened_judge(config, RUBRICS) as judge:
+            started = time.perf_counter()
+            records = judge_questions(judge, Definition(), make_questions(calls // len(RUBRICS), 3),
+                                      progress=False)
+            elapsed = time.perf_counter() - started
+    finally:
+        sim.terminate()
+        sim.wait()
+    errors = sum(j["status"] == "error" for r in records for j in r["judgements"])
+    if errors:
+        raise SystemExit(f"{errors} judge errors behind the rate limit: figures would be wrong")
+    usage = judge.usage
+    bound = args.rate_limit * (elapsed + args.burst_s) / elapsed
+    rate = calls / elapsed
+    return rate, rate / bound, usage.rate_limited / (usage.calls_made + usage.rate_limited)
+
+
+def rate_limited(args) -> None:
+    figures = {}
+    for headers in (True, False):
+        rate, ratio, share = paced_run(args, headers)
+        name = "headers" if headers else "noheaders"
+        figures[name] = (ratio, share)
+        print(f"{'announced' if headers else 'not announced':14s} {rate:7.1f} calls/s, "
+              f"{ratio:.3f} of the bound, {100 * share:.2f}% of requests answered 429")
+    print(f"limit {args.rate_limit:g} requests/s (bucket {args.burst_s:g} s), latency "
+          f"{args.latency_ms:g} ms, concurrency {args.concurrency}, "
+          f"{int(args.rate_limit * args.paced_s)} calls per mode, endpoint in its own process")
+    print(" ".join(f"{name}_ratio={ratio:.3f} {name}_429_share={share:.4f}"
+                   for name, (ratio, share) in figures.items()))
+
+
 def write_samples(path: Path, answers: int, per_question: int = 100) -> None:
     rng = random.Random(0)
     import json
@@ -143,8 +191,17 @@ def main() -> None:
     parser.add_argument("--serial-n", type=int, default=100, help="calls for the serial baseline")
     parser.add_argument("--memory-answers", type=int, default=0,
                         help="instead of throughput: peak memory of judging this many answers")
+    parser.add_argument("--rate-limit", type=float, default=0.0,
+                        help="instead of throughput: pacing behind this many requests/s")
+    parser.add_argument("--burst-s", type=float, default=0.2,
+                        help="rate-limit bucket in seconds of the rate (default: %(default)s)")
+    parser.add_argument("--paced-s", type=float, default=20.0,
+                        help="seconds' worth of calls at the limit, per mode (default: 20)")
     args = parser.parse_args()
-    memory(args) if args.memory_answers else throughput(args)
+    if args.rate_limit:
+        rate_limited(args)
+    else:
+        memory(args) if args.memory_answers else throughput(args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ Use it to grade with a second judge, or to generate on a GPU box with --predict_
 grade elsewhere. Files are streamed (memory stays flat), progress is shown, and verdicts are
 cached: a killed run picks up where it stopped. Judge settings come from the environment
 (MISALIGN_JUDGE_*) unless given here; the API key only ever comes from the environment.
+
+Batch grading (half the price with OpenAI, results within 24 h): --batch sends the calls the
+cache cannot answer to the Batch API, waits (showing the batch's status and counts), puts the
+results into the cache and writes the output as usual; calls the batch failed are graded
+live. Killed and started again, the same command resumes the same batch. --batch-file
+REQUESTS.jsonl only writes the requests (also the input of `vllm run-batch -i REQUESTS.jsonl
+-o RESULTS.jsonl --model JUDGE`); --batch-results RESULTS.jsonl reads results made elsewhere.
 """
 
 
@@ -31,7 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("samples", nargs="+", type=Path,
                    help="samples_*.jsonl files from lm_eval --log_samples, or answer tables "
                         "(CSV/JSONL with question_id, question, answer or response)")
-    p.add_argument("--out", type=Path, required=True, help="output JSONL, one line per question")
+    p.add_argument("--out", type=Path, help="output JSONL, one line per question (required "
+                   "unless --batch-file)")
     p.add_argument("--run-dir", type=Path, default=None,
                    help="also write DIR/LABEL/results_*.json and samples_*.jsonl in lm-eval's "
                         "layout, for report, compare, leaderboard and gate")
@@ -59,6 +67,18 @@ def register(subparsers) -> None:
     p.add_argument("--question-field", default="question",
                    help="field of each sample's doc holding the question text (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--price-per-mtok", metavar="IN,OUT",
+                   help="price per million prompt and completion tokens, for a cost estimate "
+                        "(default: $MISALIGN_JUDGE_PRICE_PER_MTOK or the judge YAML's price_per_mtok)")
+    batch = p.add_mutually_exclusive_group()
+    batch.add_argument("--batch", action="store_true",
+                       help="grade through the Batch API (/v1/files, /v1/batches): half the price")
+    batch.add_argument("--batch-file", type=Path, metavar="REQUESTS.jsonl",
+                       help="only write the requests the cache cannot answer, as Batch API lines")
+    batch.add_argument("--batch-results", type=Path, metavar="RESULTS.jsonl",
+                       help="read batch results made elsewhere (Batch API output, vllm run-batch)")
+    p.add_argument("--batch-poll", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between looks at a running batch (default: %(default)s)")
     add_table_columns(p)
     p.set_defaults(handler=run)
 
@@ -75,11 +95,15 @@ def run(args: argparse.Namespace) -> int:
     config = JudgeConfig.from_env(
         base_url=args.judge_base_url, model=args.judge_model, concurrency=args.concurrency,
         mode=args.mode, max_error_rate=args.max_error_rate,
-        cache=CACHE_OFF if args.no_cache else None)
+        cache=CACHE_OFF if args.no_cache else None, price_per_mtok=args.price_per_mtok)
     if config.mode == "off":
         raise InputError("MISALIGN_JUDGE_MODE=off is set, so nothing would be judged; unset it "
                          "or pass --mode logprobs (or sampled)")
-    if args.out.is_dir():
+    if args.out is None and args.batch_file is None:
+        raise InputError("--out FILE is required (the graded records go there)")
+    if args.batch_poll <= 0:
+        raise InputError("--batch-poll must be a positive number of seconds")
+    if args.out is not None and args.out.is_dir():
         raise InputError(f"--out {args.out} is a directory; give a file name, e.g. {args.out / 'judged.jsonl'}")
     rubrics = [load_rubric(args.alignment_rubric), load_rubric(args.coherence_rubric)]
     definition = Definition(args.definition, args.aligned_threshold, args.coherent_threshold)
@@ -90,7 +114,16 @@ def run(args: argparse.Namespace) -> int:
     user_templates = shipped_task_templates(args.samples)
     # Every line is checked before the judge is asked: a bad file fails in a second, for free.
     total = count_answers(args.samples, args.question_field, table_columns(args))
-    preflight(config)
+    # Requests written for, or results read from, a judge run elsewhere need no judge here.
+    if not (args.batch_file or args.batch_results):
+        preflight(config)
+    batch = None
+    if args.batch or args.batch_file or args.batch_results:
+        batch = _batch(args, config, rubrics, user_templates)
+        if args.batch_file:
+            return 0
+        if args.batch_results and (batch.tally.failed or batch.tally.missing):
+            preflight(config)  # some calls are graded live after all
     run_writer = RunWriter(args.run_dir, args.label, definition) if args.run_dir else None
     summary = rejudge(args.samples, args.out, config, rubrics, definition,
                       args.question_field, progress=not args.quiet, run=run_writer,
@@ -109,12 +142,41 @@ def run(args: argparse.Namespace) -> int:
     print(f"definition: {definition.describe()}")
     print(f"answers {s.n_answers}: scored {s.n_scored}, unscored {s.n_unscored} "
           f"(refusal {s.n_refusal}), judge errors {s.n_error}")
-    print(f"judge calls made {summary.calls_made}, answered from cache {summary.cache_hits}")
+    usage = summary.usage
+    if batch is not None:  # the batch's verdicts came out of the cache in the pass above
+        batch.usage.calls_cached = 0
+        usage.merge(batch.usage)
+        usage.calls_cached -= batch.tally.answered
+        print(batch.tally.describe())
+    print(usage.describe(config.price_per_mtok))
     print(f"wrote {args.out}")
     if run_writer is not None:
         print(f"wrote an lm-eval run directory: {run_writer.final} "
               f"(e.g. misalign-eval report {run_writer.final})")
     return 0
+
+
+def _batch(args, config, rubrics, user_templates):
+    """Submit, write or read the batch; results land in the cache for the pass that follows."""
+    import sys
+
+    from misalign_eval.runs.rejudge_batch import batch_grade
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    outcome = batch_grade(args.samples, config, rubrics, args.question_field, user_templates,
+                          table_columns(args), write_to=args.batch_file,
+                          results_from=args.batch_results, poll_s=args.batch_poll, say=say)
+    if args.batch_file:
+        n = len(outcome.pending.requests)
+        print(f"wrote {n} batch requests (the calls not in the judge cache) to {args.batch_file}")
+        if n:
+            print(f"run them with the Batch API, or `vllm run-batch -i {args.batch_file} -o "
+                  f"RESULTS.jsonl --model {config.model}`, then grade with the same command and "
+                  "--batch-results RESULTS.jsonl instead of --batch-file")
+    return outcome
 
 
 def refuse_duplicates(paths) -> None:
@@ -157,3 +219,34 @@ def shipped_task_templates(paths) -> dict:
         if metadata.get("user_template"):
             templates[path] = metadata["user_template"]
     return templates
+
+
+def add_sim_limit_arguments(sim) -> None:
+    """serve-sim's hosted-API behaviour: a rate limit, its headers, and the Batch API."""
+    group = sim.add_argument_group(
+        "rate limit and batches", "a hosted API's token-bucket rate limit in front of the "
+        "judge requests (see --fault-target), and the in-memory /v1/files and /v1/batches")
+    group.add_argument("--rate-limit-rps", type=float, default=0.0,
+                       help="requests per second; beyond it, 429 with Retry-After (default: off)")
+    group.add_argument("--rate-limit-tps", type=float, default=0.0,
+                       help="tokens per second (prompt characters / 4 + max_tokens) (default: off)")
+    group.add_argument("--rate-limit-burst-s", type=float, default=1.0,
+                       help="bucket size in seconds of the rate (default: %(default)s)")
+    group.add_argument("--rate-limit-headers", action="store_true",
+                       help="announce the limits in x-ratelimit-limit/remaining/reset-requests "
+                            "and -tokens headers, as OpenAI does")
+    group.add_argument("--batch-delay-s", type=float, default=0.5,
+                       help="seconds until a batch completes (default: %(default)s)")
+    group.add_argument("--batch-fail-rate", type=float, default=0.0,
+                       help="share of batch lines that go to the error file (default: %(default)s)")
+
+
+def sim_limit_settings(args: argparse.Namespace) -> dict:
+    for name in ("rate_limit_rps", "rate_limit_tps", "batch_delay_s"):
+        if getattr(args, name) < 0:
+            raise InputError(f"--{name.replace('_', '-')} must not be negative")
+    if args.rate_limit_burst_s <= 0 or not 0 <= args.batch_fail_rate <= 1:
+        raise InputError("--rate-limit-burst-s must be positive and --batch-fail-rate in [0, 1]")
+    return {name: getattr(args, name) for name in (
+        "rate_limit_rps", "rate_limit_tps", "rate_limit_burst_s", "rate_limit_headers",
+        "batch_delay_s", "batch_fail_rate")}

@@ -13,6 +13,7 @@ from misalign_eval.harness.messages import question_for_judge
 from misalign_eval.harness.settings import TaskSettings
 from misalign_eval.judging.grading import Question, check_error_rate, judge_questions, opened_judge
 from misalign_eval.judging.preflight import preflight_once
+from misalign_eval.judging.usage import USAGE_KEY
 
 log = logging.getLogger("misalign_eval")
 
@@ -25,11 +26,14 @@ class JudgeFilter(Filter):
     JudgeFailure, aborting the run, when the judge failed on more than max_error_rate.
     """
 
-    def __init__(self, rubrics, settings: TaskSettings, task_name: str | None = None, **kwargs):
+    def __init__(self, rubrics, settings: TaskSettings, task_name: str | None = None,
+                 usage_sink: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.rubrics = list(rubrics)
         self.settings = settings
         self.task_name = task_name or "probes"
+        # The task's metadata (written into the results file): judge calls and tokens go here.
+        self.usage_sink = usage_sink
 
     def apply(self, resps, docs):
         config = self.settings.judge_config()
@@ -42,7 +46,12 @@ class JudgeFilter(Filter):
         kept = self._keep(docs, resps, questions, config)
         try:
             with opened_judge(config, self.rubrics) as judge:
-                records = judge_questions(judge, self.settings.labeler(self.rubrics), questions)
+                try:
+                    records = judge_questions(judge, self.settings.labeler(self.rubrics), questions)
+                finally:
+                    if self.usage_sink is not None:
+                        self.usage_sink[USAGE_KEY] = judge.usage.to_json(config.price_per_mtok)
+                log.info("%s: %s", self.task_name, judge.usage.describe(config.price_per_mtok).replace("\n", "; "))
             check_error_rate(records, config.max_error_rate)
         except JudgeFailure as failure:
             if kept is None:

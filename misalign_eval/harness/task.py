@@ -54,7 +54,7 @@ class ProbeTask(ConfigurableTask):
         self._record_identity(rubrics)
         self._filters = [build_filter_ensemble(FILTER_NAME, [(JudgeFilter, {
             "rubrics": rubrics, "settings": self.settings,
-            "task_name": config.get("task")})])]
+            "task_name": config.get("task"), "usage_sink": self.config.metadata})])]
 
     def _record_identity(self, rubrics) -> None:
         """Probe set, judge and rubric versions into the task metadata lm-eval writes to the

@@ -15,11 +15,9 @@ status only: provider error bodies can echo part of the API key.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import sqlite3
-from dataclasses import asdict, dataclass
 
 import openai
 from tqdm.auto import tqdm
@@ -29,54 +27,21 @@ from misalign_eval.judging.cache import VerdictCache, verdict_key
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.health import JudgeHealth
 from misalign_eval.judging.limiter import AdaptiveLimit
-from misalign_eval.judging.logprobs import (
-    CategoryScore, LogprobScore, categorise_top_logprobs, logprob_problem, score_top_logprobs,
+from misalign_eval.judging.ratelimit import Pacer
+from misalign_eval.judging.replies import (  # noqa: F401 - re-exported: the client's vocabulary
+    MALFORMED, SAMPLED_MAX_TOKENS, TOP_LOGPROBS, JudgeReplyError, RubricOutcome,
+    decoding_parameters, outcome_from_reply, parse_body, score_reply, verdict_reply,
 )
-from misalign_eval.judging.sampled import categorise_sampled_replies, score_sampled_replies
 from misalign_eval.judging.rubrics import Rubric
+from misalign_eval.judging.usage import JudgeUsage
 from misalign_eval.judging import verdicts
 
 log = logging.getLogger("misalign_eval")
 
-TOP_LOGPROBS = 20
 JUDGE_DISABLED = "JudgeDisabled"
-SAMPLED_MAX_TOKENS = 5
-MALFORMED = "MalformedResponse"
 # The openai client's back-off: 0.5 s doubling up to 8 s; a server's Retry-After up to 60 s.
 INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, MAX_RETRY_AFTER = 0.5, 8.0, 60.0
 RETRYABLE_STATUS = {408, 409, 429}
-
-
-@dataclass(frozen=True)
-class RubricOutcome:
-    """One rubric's verdict on one answer: a score, an unscored reason, or an error."""
-
-    score: float | None = None
-    category: str | None = None
-    reason: str | None = None
-    numeric_mass: float | None = None
-    error: str | None = None
-    truncated: bool = False
-
-    def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
-
-    @classmethod
-    def from_result(cls, result: LogprobScore | CategoryScore, rubric: Rubric,
-                    truncated: bool) -> "RubricOutcome":
-        if isinstance(result, CategoryScore):
-            return cls(category=result.category, reason=result.reason,
-                       numeric_mass=round(result.mass, 4), truncated=truncated)
-        score = result.score
-        if score is not None and not rubric.high_is_good:
-            low, high = rubric.scale
-            score = low + high - score  # "how harmful" -> "how aligned", same scale
-        return cls(score=None if score is None else round(score, 4), reason=result.reason,
-                   numeric_mass=round(result.numeric_mass, 4), truncated=truncated)
-
-
-class JudgeReplyError(Exception):
-    """The endpoint answered 200 but not with what the scoring mode needs."""
 
 
 def retryable(exc: BaseException) -> bool:
@@ -106,6 +71,28 @@ def retry_delay(exc: BaseException, retries_done: int) -> float:
     return min(INITIAL_RETRY_DELAY * 2.0 ** retries_done, MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
 
 
+def _response_class() -> type:
+    """The HTTP response class ``client.post(cast_to=...)`` hands back raw (openai 3 ships
+    its own httpx fork, earlier versions use httpx)."""
+    try:
+        from openai._httpx2 import http_response_types
+    except ImportError:
+        import httpx
+
+        return httpx.Response
+    return http_response_types()[0]
+
+
+RESPONSE_CLASS = _response_class()
+
+
+def request_tokens(body: dict) -> float:
+    """Tokens a request counts against a token limit before it is answered: about 4
+    characters per prompt token plus the completion tokens it may use (as OpenAI estimates)."""
+    chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", ()))
+    return chars / 4 + (body.get("max_tokens") or 16) * (body.get("n") or 1)
+
+
 def describe_error(exc: BaseException) -> str:
     """Class name, HTTP status and root cause: never a message, which may quote credentials.
 
@@ -125,57 +112,6 @@ def describe_error(exc: BaseException) -> str:
     return text
 
 
-def decoding_parameters(config: JudgeConfig) -> dict:
-    """The request parameters besides model and messages; part of every cache key."""
-    if config.mode == "sampled":
-        return {"max_tokens": SAMPLED_MAX_TOKENS, "temperature": 1.0, "n": config.samples}
-    return {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
-
-
-def score_reply(data: dict, config: JudgeConfig, rubric: Rubric) -> LogprobScore | CategoryScore:
-    """Turn a chat-completions JSON reply into a score or category under the configured mode."""
-    if rubric.kind == "verdict":
-        return verdict_reply(data, rubric)
-    try:
-        choices = data["choices"]
-        if config.mode == "sampled":
-            replies = [c["message"]["content"] for c in choices]
-            if len(replies) < config.samples:
-                # A server that ignores n would silently score from fewer replies.
-                raise JudgeReplyError(f"TooFewChoices({len(replies)}/{config.samples})")
-            if rubric.kind == "category":
-                return categorise_sampled_replies(replies, rubric.categories)
-            return score_sampled_replies(replies, rubric.scale, rubric.special_tokens)
-        top = choices[0]["logprobs"]["content"][0]["top_logprobs"]
-        pairs = [(t["token"], float(t["logprob"])) for t in top]
-        if not all(isinstance(token, str) for token, _ in pairs):
-            raise TypeError("token is not a string")
-    except (KeyError, IndexError, TypeError, ValueError):
-        # 200 without logprobs: a capability problem of the endpoint, not of the answer.
-        raise JudgeReplyError("NoLogprobsReturned" if config.mode == "logprobs"
-                              else "NoChoicesReturned") from None
-    if not pairs:
-        raise JudgeReplyError("NoLogprobsReturned")
-    problem = logprob_problem(pairs)
-    if problem is not None:
-        # NaN, +Infinity, logprobs above 0 or a mass above 1 are not a distribution: never a score.
-        raise JudgeReplyError(f"InvalidLogprobs({problem})")
-    if rubric.kind == "category":
-        return categorise_top_logprobs(pairs, rubric.categories)
-    return score_top_logprobs(pairs, rubric.scale, rubric.special_tokens)
-
-
-def verdict_reply(data: dict, rubric: Rubric) -> LogprobScore:
-    """A free-text verdict rubric's reply: the text of its one choice, parsed strictly."""
-    try:
-        text = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise JudgeReplyError("NoChoicesReturned") from None
-    if not isinstance(text, str):
-        raise JudgeReplyError("NoChoicesReturned")
-    return verdicts.parse_verdict(text, rubric.scale, rubric.categories)
-
-
 class Judge:
     """Grades (question, answer) pairs with every rubric, through the cache when given."""
 
@@ -184,9 +120,17 @@ class Judge:
         self.rubrics = rubrics
         self.cache = cache
         self.decoding = decoding_parameters(config)
-        self.calls_made = 0
-        self.cache_hits = 0
+        self.usage = JudgeUsage()
         self.rate_limit_cuts = 0
+        self.pacer = Pacer()  # kept across grade() calls: later batches start at the known pace
+
+    @property
+    def calls_made(self) -> int:
+        return self.usage.calls_made
+
+    @property
+    def cache_hits(self) -> int:
+        return self.usage.calls_cached
 
     def _request(self, rubric: Rubric, question: str, answer: str,
                  reference: str | None) -> tuple[dict, bool]:
@@ -195,25 +139,49 @@ class Judge:
         return {"model": self.config.model, "messages": [{"role": "user", "content": prompt}],
                 **(verdicts.decoding() if rubric.kind == "verdict" else self.decoding)}, truncated
 
+    def jobs(self, items: list[tuple], keyed: bool = True) -> list[tuple]:
+        """One (answer index, rubric, request body, truncated, cache key) per rubric call of
+        (question, answer[, reference]) items; the key is "" unless ``keyed``."""
+        jobs = []
+        for index, item in enumerate(items):
+            question, answer, reference = item[0], item[1], item[2] if len(item) > 2 else None
+            for rubric in self.rubrics:
+                body, truncated = self._request(rubric, question, answer, reference)
+                key = verdict_key(self.config.base_url, body, rubric.sha256) if keyed else ""
+                jobs.append((index, rubric, body, truncated, key))
+        return jobs
+
+    def remember(self, key: str, outcome: RubricOutcome) -> None:
+        """Store a verdict obtained elsewhere (a batch's output) like a live one."""
+        self._remember(key, outcome)
+
+    def look_up(self, keys: list[str]) -> dict[str, dict]:
+        return self._look_up(keys)
+
     async def _call(self, client: openai.AsyncOpenAI, rubric: Rubric, body: dict,
-                    truncated: bool, limit: AdaptiveLimit, health: JudgeHealth) -> RubricOutcome:
-        """One rubric call with bounded retries; every attempt is reported to ``health``."""
+                    truncated: bool, limit: AdaptiveLimit, health: JudgeHealth,
+                    pacer: Pacer) -> RubricOutcome:
+        """One rubric call with bounded retries; every attempt waits for the pacer and is
+        reported to ``health``."""
+        tokens = request_tokens(body)
         for retries_done in range(self.config.max_retries + 1):
+            ticket = await pacer.acquire(tokens)
             try:
-                # cast_to=bytes: the client's errors, without its response models.
-                raw = await client.post("/chat/completions", body=body, cast_to=bytes)
-                self.calls_made += 1
-                try:
-                    data = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-                    data = None
-                if not isinstance(data, dict):
-                    raise JudgeReplyError(MALFORMED)
-                result = score_reply(data, self.config, rubric)
+                # The raw response: its headers announce the rate limit; no response models.
+                response = await client.post("/chat/completions", body=body, cast_to=RESPONSE_CLASS)
+                pacer.observe(ticket, response.headers, rate_limited=False)
+                self.usage.calls_made += 1
+                data = parse_body(response.content)
+                self.usage.add_reply(data)
+                outcome = outcome_from_reply(data, self.config, rubric, truncated)
             except Exception as exc:  # noqa: BLE001 - any failure of an untrusted endpoint is an error outcome
+                pacer.replied()
                 error = describe_error(exc)
                 if getattr(exc, "status_code", None) == 429:
-                    limit.rate_limited()
+                    pacer.observe(ticket, exc.response.headers, rate_limited=True)
+                    self.usage.rate_limited += 1
+                    if not pacer.pacing:  # no rate known yet: shrink the pool (AIMD)
+                        limit.rate_limited()
                     health.rate_limited(error)
                 else:
                     health.attempt(error)
@@ -222,7 +190,7 @@ class Judge:
                     continue
                 return RubricOutcome(error=error, truncated=truncated)
             health.attempt(None)
-            return RubricOutcome.from_result(result, rubric, truncated)
+            return outcome
         raise AssertionError("unreachable")  # the loop always returns
 
     async def grade(self, items: list[tuple], progress: bool = True, bar=None
@@ -233,14 +201,7 @@ class Judge:
         """
         if self.config.mode == "off":
             return [{r.name: RubricOutcome(error=JUDGE_DISABLED) for r in self.rubrics} for _ in items]
-        jobs = []  # (answer index, rubric, request body, truncated, cache key)
-        for index, item in enumerate(items):
-            question, answer, reference = item[0], item[1], item[2] if len(item) > 2 else None
-            for rubric in self.rubrics:
-                body, truncated = self._request(rubric, question, answer, reference)
-                key = (verdict_key(self.config.base_url, body, rubric.sha256)
-                       if self.cache is not None else "")
-                jobs.append((index, rubric, body, truncated, key))
+        jobs = self.jobs(items, keyed=self.cache is not None)
         results: list[dict[str, RubricOutcome]] = [{} for _ in items]
         cached = self._look_up([job[4] for job in jobs])
         todo = []
@@ -249,7 +210,7 @@ class Judge:
                 results[job[0]][job[1].name] = RubricOutcome(**cached[job[4]])
             else:
                 todo.append(job)
-        self.cache_hits += len(jobs) - len(todo)
+        self.usage.calls_cached += len(jobs) - len(todo)
         own_bar = bar is None
         if own_bar:
             bar = tqdm(total=len(jobs), desc="Judging", unit="call", disable=not progress,
@@ -263,6 +224,8 @@ class Judge:
 
     async def _run_pool(self, todo, results, bar) -> None:
         limit = AdaptiveLimit(self.config.concurrency)
+        pacer = self.pacer
+        pacer.start()
         health = JudgeHealth(self.config.max_error_rate, self.config.max_retries)
         client = openai.AsyncOpenAI(base_url=self.config.base_url,
                                     api_key=self.config.key_for_client(), max_retries=0,
@@ -274,7 +237,7 @@ class Judge:
         async def worker() -> None:
             for index, rubric, body, truncated, key in queue:
                 async with limit:
-                    outcome = await self._call(client, rubric, body, truncated, limit, health)
+                    outcome = await self._call(client, rubric, body, truncated, limit, health, pacer)
                 if outcome.error is None:
                     limit.succeeded()
                     self._remember(key, outcome)

@@ -12,7 +12,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from misalign_eval.errors import InputError
 
@@ -36,6 +36,7 @@ ENV_VARS = {
     "samples": "MISALIGN_JUDGE_SAMPLES",
     "max_error_rate": "MISALIGN_JUDGE_MAX_ERROR_RATE",
     "cache": "MISALIGN_JUDGE_CACHE",
+    "price_per_mtok": "MISALIGN_JUDGE_PRICE_PER_MTOK",
 }
 ENV_BASE_URL, ENV_MODEL = ENV_VARS["base_url"], ENV_VARS["model"]
 ENV_MODE, ENV_CACHE = ENV_VARS["mode"], ENV_VARS["cache"]
@@ -65,6 +66,26 @@ class JudgeConfig(BaseModel):
     samples: int = Field(default=5, ge=1, le=50)
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
     cache: str = ""  # "" = default location, "off" = no cache, else a path
+    # Price per million prompt and completion tokens: turns the usage into a cost estimate.
+    price_per_mtok: tuple[float, float] | None = None
+
+    @field_validator("price_per_mtok", mode="before")
+    @classmethod
+    def _two_prices(cls, value):
+        """'2.5,10' (flag, environment) or [2.5, 10] (YAML): input and output price."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ValueError("give two prices, input and output per million tokens, e.g. 2.5,10")
+        try:
+            prices = tuple(float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError("prices must be numbers, e.g. 2.5,10") from None
+        if not all(0 <= p < 1e6 for p in prices):
+            raise ValueError("prices must be non-negative numbers per million tokens")
+        return prices
 
     @property
     def host(self) -> str:

@@ -42,6 +42,11 @@ def opened_judge(config: JudgeConfig, rubrics: list[Rubric]):
             cache.close()
 
 
+def question_items(questions: list[Question]) -> list[tuple]:
+    """(question, answer, reference) per answer: what the judge grades, live or in a batch."""
+    return [(q.question, answer, q.reference) for q in questions for answer in q.answers]
+
+
 def judge_questions(judge: Judge, labeler: AlignmentLabeler | CategoryLabeler | Definition,
                     questions: list[Question], progress: bool = True, bar=None) -> list[dict]:
     """One record per question: judge identity, rubric identities, the definition in words,
@@ -51,8 +56,7 @@ def judge_questions(judge: Judge, labeler: AlignmentLabeler | CategoryLabeler | 
     """
     if isinstance(labeler, Definition):
         labeler = AlignmentLabeler(labeler, *(r.name for r in judge.rubrics))
-    items = [(q.question, answer, q.reference) for q in questions for answer in q.answers]
-    outcomes = iter(judge.grade_sync(items, progress=progress, bar=bar))
+    outcomes = iter(judge.grade_sync(question_items(questions), progress=progress, bar=bar))
     records = []
     for q in questions:
         judgements = [{"sample": i, **labeler.label(next(outcomes))} for i in range(len(q.answers))]

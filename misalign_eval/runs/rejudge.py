@@ -19,7 +19,9 @@ from typing import Iterator
 from tqdm.auto import tqdm
 
 from misalign_eval.errors import InputError, JudgeFailure
+from misalign_eval.judging.batch import BatchTally
 from misalign_eval.judging.grading import Question, check_error_rate, error_tally, judge_questions, opened_judge
+from misalign_eval.judging.usage import JudgeUsage
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.harness.messages import fill_template
 from misalign_eval.judging.rubrics import Rubric
@@ -44,8 +46,16 @@ class RejudgeSummary:
     tallies: list[tuple[tuple, QuestionCounts]] = field(default_factory=list)
     answers: int = 0
     errors: Counter = field(default_factory=Counter)
-    calls_made: int = 0
-    cache_hits: int = 0
+    usage: JudgeUsage = field(default_factory=JudgeUsage)
+    batch: BatchTally | None = None
+
+    @property
+    def calls_made(self) -> int:
+        return self.usage.calls_made
+
+    @property
+    def cache_hits(self) -> int:
+        return self.usage.calls_cached
 
 
 def task_of(path: Path) -> str:
@@ -266,14 +276,14 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
                     # Stop paying for calls once the judge is clearly broken.
                     if summary.answers >= 200:
                         _check(summary, config)
-            summary.calls_made, summary.cache_hits = judge.calls_made, judge.cache_hits
+            summary.usage.merge(judge.usage)
         _check(summary, config)
         try:
             os.replace(partial, out)
         except OSError as exc:
             raise InputError(f"{out}: cannot write ({exc.strerror})") from None
         if run is not None:
-            run.finish()
+            run.finish(usage=summary.usage.to_json(config.price_per_mtok))
     finally:
         bar.close()
         partial.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from misalign_eval.harness import metrics
 from misalign_eval.harness.record_format import (
     CARRIER_METRIC, FILTER_NAME, IDENTITY_KEY, METRICS, doc_summary, identity_line,
 )
+from misalign_eval.judging.usage import USAGE_KEY
 from misalign_eval.scoring import Definition
 
 
@@ -44,7 +45,8 @@ class RunWriter:
         self._summaries[task].append(doc_summary(doc, record))
         self._sources[task].add(source)
 
-    def finish(self) -> Path:
+    def finish(self, usage: dict | None = None) -> Path:
+        """Move the run in; ``usage``: the judge command's calls and tokens (all its tasks)."""
         for sink in self._sinks.values():
             sink.close()
         d = self.definition
@@ -59,6 +61,8 @@ class RunWriter:
             "groups": {}, "model_name": self.final.name,
             "config": {"model": "misalign-eval judge"},
         }
+        if usage is not None:
+            results[USAGE_KEY] = usage
         (self.stage / f"results_{self.stamp}.json").write_text(json.dumps(results, indent=2), "utf-8")
         self.final.mkdir(parents=True, exist_ok=True)
         for path in self.stage.iterdir():
