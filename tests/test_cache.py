@@ -53,7 +53,8 @@ def test_a_changed_rubric_or_mode_never_reuses_old_verdicts(tmp_path):
 def test_errors_are_not_cached(tmp_path):
     qs = questions(10)
     with SimulatedEndpoint(SimSettings(rate_500=1.0)) as sim:
-        failed, _ = judge_once(sim, tmp_path / "c.sqlite", qs, max_retries=0)
+        # max_error_rate 1: this test wants the errors recorded, not the dead-judge stop.
+        failed, _ = judge_once(sim, tmp_path / "c.sqlite", qs, max_retries=0, max_error_rate=1.0)
         sim.settings = dataclasses.replace(sim.settings, rate_500=0.0)  # the endpoint recovers
         healed, calls = judge_once(sim, tmp_path / "c.sqlite", qs, max_retries=0)
     assert all(j["status"] == "error" for r in failed for j in r["judgements"])
