@@ -37,9 +37,11 @@ def test_killed_lm_eval_run_keeps_its_answers_and_judge_pays_only_for_the_rest(t
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and cached(cache) < 40:
+        while time.monotonic() < deadline and cached(cache) < 40 and proc.poll() is None:
             time.sleep(0.1)
-        assert cached(cache) >= 40, "the run never reached judging"
+        if cached(cache) < 40:  # the run ended (or hung) before judging: say why, at once
+            proc.kill()
+            pytest.fail(f"the run never reached judging: {proc.communicate()[1][-3000:]}")
         proc.send_signal(sig)
         stderr = proc.communicate(timeout=120)[1]
         assert proc.returncode != 0
