@@ -186,6 +186,9 @@ def register(subparsers) -> None:
     plan.add_argument("--eligible-share", type=_fraction(), default=0.8,
                       help="share of answers in the rate's denominator (not refused, scored "
                            "and, for the betley definition, coherent; default: %(default)s)")
+    from misalign_eval.cli.judge import add_plan_cost_arguments
+
+    add_plan_cost_arguments(plan)
     plan.set_defaults(handler=_plan)
 
 
@@ -348,4 +351,8 @@ def _plan(args) -> int:
     print(f"Check: the gate's exact power at {m} per question is "
           f"{100 * gate_power(p0, margin, g, m, alpha=args.alpha, true_difference=args.true_difference):.1f}% "
           "(every question at the baseline rate; heterogeneous questions give more).")
+    from misalign_eval.cli.judge import plan_cost_lines
+
+    for line in plan_cost_lines(args, answers * g):
+        print(line)
     return 0

@@ -67,7 +67,7 @@ def register(subparsers) -> None:
     p.add_argument("--question-field", default="question",
                    help="field of each sample's doc holding the question text (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--price-per-mtok", metavar="IN,OUT",
+    p.add_argument("--price-per-mtok", metavar="IN,OUT", type=price_per_mtok,
                    help="price per million prompt and completion tokens, for a cost estimate "
                         "(default: $MISALIGN_JUDGE_PRICE_PER_MTOK or the judge YAML's price_per_mtok)")
     batch = p.add_mutually_exclusive_group()
@@ -250,3 +250,44 @@ def sim_limit_settings(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in (
         "rate_limit_rps", "rate_limit_tps", "rate_limit_burst_s", "rate_limit_headers",
         "batch_delay_s", "batch_fail_rate")}
+
+
+def price_per_mtok(text: str) -> tuple[float, float]:
+    """IN,OUT prices per million tokens, checked as the judge configuration checks them."""
+    from misalign_eval.judging.config import JudgeConfig
+
+    try:
+        return JudgeConfig.from_env({}, price_per_mtok=text).price_per_mtok
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split("Value error, ")[-1]) from None
+
+
+def add_plan_cost_arguments(plan) -> None:
+    plan.add_argument("--price-per-mtok", metavar="IN,OUT", default=None, type=price_per_mtok,
+                      help="also say what judging a planned run costs: judge tokens, and money "
+                           "at this price per million prompt and completion tokens")
+    plan.add_argument("--answer-tokens", type=int, default=250,
+                      help="typical answer length in tokens, for the judge cost (default: %(default)s)")
+
+
+def plan_cost_lines(args: argparse.Namespace, answers_per_run: int) -> list[str]:
+    """The judge's tokens and cost for one planned run (shipped alignment and coherence
+    rubrics, logprob mode: one completion token a call)."""
+    if args.price_per_mtok is None:
+        return []
+    from misalign_eval.judging.rubrics import load_rubric
+    from misalign_eval.judging.usage import estimate_cost
+
+    if args.answer_tokens < 1:
+        raise InputError("--answer-tokens must be at least 1")
+    price = args.price_per_mtok
+    rubrics = [load_rubric("alignment"), load_rubric("coherence")]
+    # The rubric's own text at about 4 characters a token, plus the answer (question: ~25).
+    prompt = sum(len(r.render("", "")[0]) / 4 for r in rubrics) / len(rubrics) + args.answer_tokens + 25
+    calls = answers_per_run * len(rubrics)
+    live, batch = (estimate_cost(calls, prompt, 1, price, batch=b) for b in (False, True))
+    return [f"\nJudge cost: {calls:,} calls per run ({answers_per_run:,} answers x {len(rubrics)} "
+            f"rubrics), about {prompt:,.0f} prompt + 1 completion tokens each ({calls * prompt:,.0f} "
+            f"prompt tokens per run, with --answer-tokens {args.answer_tokens}); at {price[0]:g} / "
+            f"{price[1]:g} per million tokens about {live:.2f} per run live, {batch:.2f} with "
+            "`misalign-eval judge --batch`; a gate needs two runs, cached verdicts cost nothing."]
