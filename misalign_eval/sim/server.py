@@ -128,7 +128,7 @@ class SimCounters:
     judge_attempts: Counter = field(default_factory=Counter)
     # Authorization headers the subject received (a test checks no judge key reaches it).
     subject_authorization: Counter = field(default_factory=Counter)
-    prompt_tokens: int = 0      # usage the endpoint reported, live and batch replies alike
+    prompt_tokens: int = 0      # usage of the judge's replies, live and batch alike
     completion_tokens: int = 0
 
 
@@ -222,8 +222,9 @@ class SimulatedEndpoint:
         messages = body["messages"]
         reply = self._judge(body, messages) if is_judge else self._subject(body, messages)
         usage = reply["usage"] = completion_usage(body, reply)
-        self.counters.prompt_tokens += usage["prompt_tokens"]
-        self.counters.completion_tokens += usage["completion_tokens"]
+        if is_judge:
+            self.counters.prompt_tokens += usage["prompt_tokens"]
+            self.counters.completion_tokens += usage["completion_tokens"]
         return reply
 
     async def _inject_fault(self, request: web.Request) -> web.StreamResponse | None:
