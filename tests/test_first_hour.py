@@ -94,6 +94,15 @@ def test_misspelt_metadata_key_is_refused_under_plain_lm_eval(sim):
     assert "did you mean 'samples_per_question'?" in refused(proc, before, sim)
 
 
+def test_a_bad_metadata_value_is_one_line_under_plain_lm_eval(sim):
+    before = sim.counters.subject_calls
+    proc = run([sys.executable, "-m", "lm_eval", *chat_model(sim), "--include_path",
+                str(tasks_dir()), "--tasks", "em_core", "--apply_chat_template",
+                "--metadata", '{"definition": "strictest"}', "--limit", "1"], sim_judge_env(sim))
+    line = refused(proc, before, sim)
+    assert "task em_core: bad metadata" in line and "strictest" in line
+
+
 def test_one_sample_and_no_log_samples_run_with_warnings(sim, tmp_path):
     # lm-eval's own metadata key "version" and the model_args lm-eval merges in are accepted.
     metadata = json.dumps({"samples_per_question": 1, "version": 1.0})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from contextlib import contextmanager
 from functools import cache
 
 from misalign_eval.errors import InputError
@@ -94,18 +95,32 @@ def check_command_line(argv: list[str]) -> dict:
     return _check_command_line(tuple(argv))
 
 
-def check_lm_eval_process() -> dict:
-    """``check_command_line`` for a ProbeTask being built: under plain ``lm_eval`` (or
-    ``run``, which sets it), sys.argv is lm-eval's command line; elsewhere (lm-eval's Python
-    API, tests) there is none to check. There a mistake ends the command with one line
-    and exit status 2, as ``misalign-eval`` does, not a traceback from inside lm-eval."""
-    if "lm_eval" not in sys.argv[0] and "lm-eval" not in sys.argv[0]:
-        return {}
+def _under_lm_eval_cli() -> bool:
+    """Under plain ``lm_eval`` (or ``run``, which sets argv so), sys.argv is lm-eval's
+    command line; elsewhere (lm-eval's Python API, tests) there is none."""
+    return "lm_eval" in sys.argv[0] or "lm-eval" in sys.argv[0]
+
+
+@contextmanager
+def one_line_errors():
+    """A mistake found while a ProbeTask is built (bad metadata values, unknown rubrics, an
+    unusable judge) ends an ``lm_eval`` command with one line and exit status 2, as
+    ``misalign-eval`` does, not a traceback from inside lm-eval. Elsewhere it is raised."""
     try:
-        return check_command_line(sys.argv[1:])
+        yield
     except InputError as exc:
+        if not _under_lm_eval_cli():
+            raise
         print(f"misalign-eval: error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+
+
+def check_lm_eval_process() -> dict:
+    """``check_command_line`` for a ProbeTask being built under the lm_eval CLI."""
+    if not _under_lm_eval_cli():
+        return {}
+    with one_line_errors():
+        return check_command_line(sys.argv[1:])
 
 
 def check_task_names(tasks: list[str], argv: list[str]) -> None:

@@ -21,7 +21,7 @@ from misalign_eval.harness.metrics import n_answers
 from misalign_eval.harness.record_format import (
     CARRIER_METRIC, FILTER_NAME, IDENTITY_KEY, METRICS, doc_summary, identity_line,
 )
-from misalign_eval.harness.runner import check_lm_eval_process, warn_single_sample
+from misalign_eval.harness.runner import check_lm_eval_process, one_line_errors, warn_single_sample
 from misalign_eval.harness.settings import TaskSettings
 from misalign_eval.harness.subject_key import warn_if_key_goes_to_subject
 from misalign_eval.judging.preflight import preflight_once
@@ -42,12 +42,14 @@ class ProbeTask(ConfigurableTask):
         config = dict(config or {})
         config.pop("class", None)
         check_lm_eval_process()  # chat model without --apply_chat_template, --metadata typos
-        self.settings = TaskSettings.from_metadata(config.get("task"), config.get("metadata") or {})
-        warn_single_sample(config.get("task"), self.settings.samples_per_question
-                           or config.get("repeats"))
-        rubrics = self.settings.rubrics()
-        warn_if_key_goes_to_subject()
-        preflight_once(self.settings.judge_config())
+        with one_line_errors():
+            self.settings = TaskSettings.from_metadata(config.get("task"),
+                                                       config.get("metadata") or {})
+            warn_single_sample(config.get("task"), self.settings.samples_per_question
+                               or config.get("repeats"))
+            rubrics = self.settings.rubrics()
+            warn_if_key_goes_to_subject()
+            preflight_once(self.settings.judge_config())
         if self.settings.samples_per_question:
             config["repeats"] = self.settings.samples_per_question
         super().__init__(config=config, **kwargs)
