@@ -53,3 +53,26 @@ def difference(counts_a: list[QuestionCounts], counts_b: list[QuestionCounts],
         [c.n_misaligned for c in counts_a], [c.n_eligible for c in counts_a],
         [c.n_misaligned for c in counts_b], [c.n_eligible for c in counts_b],
         confidence=confidence, scope=scope, families=families if scope == "population" else None)
+
+
+def compare_groups(aligned: list[AlignedTask], runs_a: list[int], runs_b: list[int],
+                   confidence: float = 0.95, scope: str = "questions") -> list[ComparisonRow]:
+    """Two conditions, each a group of seed runs (indices into ``aligned``'s runs): per task,
+    then pooled over the tasks of each rate, as ``compare_pair``. Rates pool a group's seeds;
+    intervals and the difference add the between-seed variation (decisions.groups)."""
+    from misalign_eval.decisions.groups import group_difference, summarize_group
+
+    def runs(task_counts, indices):
+        return [list(task_counts[i]) for i in indices]
+
+    sets = [(t.task, t.rate_name, runs(t.counts, runs_a), runs(t.counts, runs_b)) for t in aligned]
+    rates = by_rate(aligned)
+    for same in rates:
+        if len(same) > 1:
+            name = OVERALL if len(rates) == 1 else f"all {same[0].rate_name} tasks"
+            sets.append((name, same[0].rate_name, [pooled(same, i) for i in runs_a],
+                         [pooled(same, i) for i in runs_b]))
+    return [ComparisonRow(name, summarize_group(name, ca, confidence, scope),
+                          summarize_group(name, cb, confidence, scope),
+                          group_difference(ca, cb, confidence, scope), rate)
+            for name, rate, ca, cb in sets]
