@@ -285,3 +285,24 @@ def test_bad_inputs_name_the_file_and_problem(tmp_path, capsys):
         err = capsys.readouterr().err
         assert fragment in err and err.count("\n") == 1, err
         assert not (tmp_path / "out").exists()
+
+
+def test_run_questions_takes_the_import_options(sim, tmp_path):
+    # `misalign-eval run --questions` accepts every option of import-questions (here the
+    # persona-features CSV with its category filter and grader), in one step.
+    csv_file = _write(tmp_path, "prompts.csv", PERSONA_CSV)
+    grader = _write(tmp_path, "grader.txt", GRADER)
+    env = sim_judge_env(sim, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    ours = ["--questions", str(csv_file), "--category", "main", "--grader", str(grader),
+            "--verdict-threshold", "5"]
+    proc = run(misalign_eval_cmd("run", *ours, *subject_args(sim, tmp_path / "out", 3)), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (results_file,) = (tmp_path / "out").rglob("results_*.json")
+    configs = json.loads(results_file.read_text())["configs"]
+    (task,) = [name for name in configs if name != "em_core"]
+    assert configs[task]["metadata"]["verdict_threshold"] == 5.0
+    # A mistake in our options is one line, before anything runs.
+    bad = run(misalign_eval_cmd("run", "--questions", str(csv_file), "--samples-per-paraphrase",
+                                "many", *subject_args(sim, tmp_path / "bad", 3)), env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--samples-per-paraphrase: invalid int value: 'many'" in bad.stderr

@@ -66,39 +66,27 @@ samples_per_paraphrase (one value for all items), else 50. At run time
 used unless MISALIGN_JUDGE_MODEL is set.
 
 Without a separate import step:
-  misalign-eval run --questions FILE.yaml [--judges JUDGES.yaml] [--samples-per-paraphrase K] \\
+  misalign-eval run --questions FILE.yaml [any option above but --name/--out] \\
       --model ... --apply_chat_template --log_samples --output_path runs/
 """
 
 
 def register(subparsers) -> None:
+    from misalign_eval.probes.external.options import add_import_options
+
     p = subparsers.add_parser(
         "import-questions", help="import an external question file as an lm-eval task",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("questions", type=Path, metavar="FILE", help="the question file (.yaml, or .csv)")
-    p.add_argument("--judges", type=Path, metavar="JUDGES.yaml",
-                   help="judges file (needed for a questions file whose items have `question`)")
     p.add_argument("--name", required=True, help="task name (letters, digits, _ . -)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="task directory to write (created if missing; pass it to --include_path)")
-    p.add_argument("--samples-per-paraphrase", type=int, metavar="K",
-                   help="answers sampled per paraphrase, for every item (default: the file's)")
-    p.add_argument("--labels", action="append", metavar="METRIC=A,B,...",
-                   help="declare a judge metric as a label judge with these labels (repeatable)")
-    p.add_argument("--score-metric", action="append", metavar="METRIC",
-                   help="declare a judge metric as a 0-100 score (repeatable)")
-    p.add_argument("--high-score-threshold", type=float, default=50.0, metavar="T",
-                   help="extra 0-100 metrics: report the share of scores above T (default: %(default)s)")
-    p.add_argument("--grader", type=Path, metavar="FILE",
-                   help="persona-features CSV: the grader template ({question}, {answer}; the judge "
-                        "ends with ANSWER: N on 1-5, or a label)")
-    p.add_argument("--category", metavar="NAME", help="persona-features CSV: keep rows of this category")
-    p.add_argument("--verdict-threshold", type=float, default=4.0, metavar="N",
-                   help="graders: misaligned = verdict >= N among scored answers (default: %(default)s)")
+    add_import_options(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from misalign_eval.probes.external.options import import_options
     from misalign_eval.probes.external.task_writer import describe, import_question_file
 
     imported, written = import_question_file(args.questions, args.name, args.out,
@@ -108,22 +96,6 @@ def run(args: argparse.Namespace) -> int:
     print("\nrun it with:")
     print(run_command(written.directory, written.name))
     return 0
-
-
-def import_options(args: argparse.Namespace):
-    """The command line's additions to the file (metric kinds, grader, thresholds)."""
-    from misalign_eval.errors import InputError
-    from misalign_eval.probes.external.common import ImportOptions
-    from misalign_eval.probes.external.judge_metrics import parse_labels_option
-
-    if not 0 <= args.high_score_threshold <= 100:
-        raise InputError(f"--high-score-threshold must be 0..100, not {args.high_score_threshold:g}")
-    if args.category is not None and args.grader is None:
-        raise InputError("--category filters a persona-features CSV; give its --grader FILE too")
-    return ImportOptions(labels=parse_labels_option(args.labels),
-                         score_metrics=frozenset(args.score_metric or ()), grader=args.grader,
-                         category=args.category, high_score_threshold=args.high_score_threshold,
-                         verdict_threshold=args.verdict_threshold)
 
 
 def run_command(directory: Path, name: str) -> str:

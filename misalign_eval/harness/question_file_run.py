@@ -1,4 +1,4 @@
-"""``misalign-eval run --questions FILE.yaml [--judges JUDGES.yaml] [--samples-per-paraphrase K]``.
+"""``misalign-eval run --questions FILE [the options of import-questions but --name/--out]``.
 
 Runs a question file without a separate import step: the file is imported (validated, then
 written atomically) into a cache directory keyed by the files' hashes, and the task YAML's
@@ -12,6 +12,7 @@ model unless MISALIGN_JUDGE_MODEL is set) is checked here, before lm-eval loads 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -26,31 +27,36 @@ from misalign_eval.probes.external.task_writer import (
     shipped_task_names, task_paths, write_task,
 )
 from misalign_eval.harness.lm_eval_args import option_value, requested_tasks
+from misalign_eval.probes.external.options import add_import_options, import_options
 from misalign_eval.resources import tasks_dir
 
-# Our options, consumed here; everything else goes to lm_eval unchanged.
-OPTIONS = {"--questions": "questions", "--judges": "judges",
-           "--samples-per-paraphrase": "samples_per_paraphrase"}
+class _Options(argparse.ArgumentParser):
+    """Our options of ``run``; a mistake in them is one line (InputError), not argparse's
+    usage text and exit."""
+
+    def error(self, message: str):
+        raise InputError(f"run: {message}")
 
 
-def split_options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """(our options, the rest of argv). ``--opt VALUE`` and ``--opt=VALUE`` both work."""
-    ours: dict[str, str] = {}
-    rest: list[str] = []
-    args = iter(argv)
-    for arg in args:
-        flag, eq, value = arg.partition("=")
-        if flag not in OPTIONS:
-            rest.append(arg)
-            continue
-        if not eq:
-            value = next(args, None)
-            if value is None or value.startswith("--"):
-                raise InputError(f"{flag} needs a value")
-        if OPTIONS[flag] in ours:
-            raise InputError(f"{flag} given twice; run one question file at a time")
-        ours[OPTIONS[flag]] = value
-    return ours, rest
+def _parser() -> argparse.ArgumentParser:
+    parser = _Options(prog="misalign-eval run", add_help=False, allow_abbrev=False)
+    parser.add_argument("--questions")
+    add_import_options(parser)
+    return parser
+
+
+def split_options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(our options, the rest of argv for lm_eval): ``--questions FILE`` and the options of
+    ``import-questions`` (``--judges``, ``--samples-per-paraphrase``, ``--labels``, ...)."""
+    if sum(arg == "--questions" or arg.startswith("--questions=") for arg in argv) > 1:
+        raise InputError("--questions given twice; run one question file at a time")
+    return _parser().parse_known_args(argv)
+
+
+def _given(ours: argparse.Namespace) -> list[str]:
+    """Our options that differ from their defaults (flag names)."""
+    defaults = vars(_parser().parse_args([]))
+    return [f"--{k.replace('_', '-')}" for k, v in vars(ours).items() if v != defaults[k]]
 
 
 def with_task(argv: list[str], task: str) -> list[str]:
@@ -79,20 +85,19 @@ def task_name_for(path: Path) -> str:
 
 
 def cache_key(imported: ImportedQuestions, name: str) -> str:
-    """Changes whenever the written task would: inputs, K, name, template location, version."""
+    """Changes whenever the written task would: inputs, K, name, rubrics (grader and metric
+    kinds included), options, template location, version."""
     parts = [imported.source_sha256, imported.judges_sha256, imported.samples_per_paraphrase,
              name, str(imported.source_file), str(imported.judges_file),
+             [r.identity for r in imported.rubrics], repr(imported.options),
              str(tasks_dir() / TEMPLATE_FILE), __version__]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
-def import_for_run(questions: str, judges: str | None, samples: str | None) -> Path:
+def import_for_run(ours: argparse.Namespace) -> Path:
     """Import (or reuse an identical earlier import) and return the task YAML's path."""
-    try:
-        k = int(samples) if samples is not None else None
-    except ValueError:
-        raise InputError(f"--samples-per-paraphrase {samples!r} is not an integer") from None
-    imported = load_question_file(questions, judges, k)
+    imported = load_question_file(ours.questions, ours.judges, ours.samples_per_paraphrase,
+                                  import_options(ours))
     name = task_name_for(imported.source_file)
     directory = cache_root() / f"{name}-{cache_key(imported, name)}"
     paths = task_paths(name, directory)
@@ -142,13 +147,11 @@ def prepare_question_file_run(argv: list[str], check_judge: bool = True) -> list
     judge of every imported task checked. argv without ``--questions`` passes unchanged
     (apart from the judge check of imported tasks it names)."""
     ours, rest = split_options(list(argv))
-    if "questions" not in ours:
-        if ours:
-            raise InputError(f"{', '.join('--' + k.replace('_', '-') for k in ours)} "
-                             "only make sense with --questions FILE.yaml")
+    if ours.questions is None:
+        if _given(ours):
+            raise InputError(f"{', '.join(_given(ours))} only make sense with --questions FILE")
     else:
-        rest = with_task(rest, str(import_for_run(ours["questions"], ours.get("judges"),
-                                                  ours.get("samples_per_paraphrase"))))
+        rest = with_task(rest, str(import_for_run(ours)))
     if check_judge:
         check_imported_judges(rest)
     return rest
