@@ -180,7 +180,7 @@ class Judge:
                 if getattr(exc, "status_code", None) == 429:
                     pacer.observe(ticket, exc.response.headers, rate_limited=True)
                     self.usage.rate_limited += 1
-                    if not pacer.pacing:  # no rate known yet: shrink the pool (AIMD)
+                    if not pacer.announced:  # also shrink the pool (AIMD), as without pacing
                         limit.rate_limited()
                     health.rate_limited(error)
                 else:

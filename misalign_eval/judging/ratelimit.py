@@ -11,8 +11,8 @@ wait for it instead of being answered 429.
 Without headers the rate is learned from the 429s themselves: a 429 means the server's bucket
 is empty, so between two 429s of one saturated stretch the server admitted exactly its refill
 rate times the time between them (plus or minus one request). Requests are then paced a
-little below that rate; until one is learned, ``limiter.AdaptiveLimit`` (AIMD on the pool)
-is what backs off.
+little below that rate; ``limiter.AdaptiveLimit`` (AIMD on the pool) still halves the pool
+on a 429 as before, which only an announced limit makes unnecessary.
 """
 
 from __future__ import annotations
@@ -212,11 +212,6 @@ class Pacer:
         self._first_reply = asyncio.Event()
         if self._seq:
             self._first_reply.set()
-
-    @property
-    def pacing(self) -> bool:
-        """True once a rate is known: the pool size then need not shrink on a 429."""
-        return self.announced or self.learned.rate is not None
 
     async def acquire(self, tokens: float) -> Ticket:
         async with self._lock:  # one waiter at a time: no herd waking on every refill
