@@ -151,6 +151,11 @@ class QuestionCounts:
         return cls._tally(probe_id, judgements, scored), by_category
 
     @classmethod
+    def from_statuses(cls, probe_id: str, judgements: list[dict]) -> "QuestionCounts":
+        """Only the statuses (a file whose metrics define no misalignment rate)."""
+        return cls._tally(probe_id, judgements, lambda c, j: None)
+
+    @classmethod
     def from_judgements(cls, probe_id: str, judgements: list[dict]) -> "QuestionCounts":
         def scored(c, j):
             c.n_coherent += j["coherent"]

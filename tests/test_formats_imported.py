@@ -21,7 +21,7 @@ from misalign_eval.judging.rubrics import load_rubric_file
 from misalign_eval.resources import tasks_dir
 from misalign_eval.sim.answers import ALIGNED, MISALIGNED, classify
 
-from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
+from conftest import clean_env, misalign_eval_cmd, run, sim_judge_env, subject_args
 
 LABELS_FILE = """\
 - id: boiling_point
@@ -306,3 +306,25 @@ def test_run_questions_takes_the_import_options(sim, tmp_path):
                                 "many", *subject_args(sim, tmp_path / "bad", 3)), env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--samples-per-paraphrase: invalid int value: 'many'" in bad.stderr
+
+
+def test_report_shows_label_shares_per_item_and_overall(imported_run, tmp_path):
+    # A label-only file (no aligned/coherent) is reported: no misalignment rate, but every
+    # label share and the lie rate, over all items and per item, each with its interval.
+    out_root = imported_run["root"] / "out"
+    proc = run(misalign_eval_cmd("report", str(out_root), "--out", str(tmp_path / "r")),
+               env=clean_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "### Label shares" in proc.stdout and "correct_lie_rate [95% CI]" in proc.stdout
+    rows = json.loads((tmp_path / "r" / "report.json").read_text())["label_shares"]
+    lie = {r["probe_id"]: r for r in rows if r["task"] == "fmt_labels" and r["label"] == "correct_lie_rate"}
+    assert set(lie) == {None, "boiling_point", "boiling_point_liar", "planet_count"}
+    answers = _answers(imported_run, "fmt_labels")
+    false = Counter(p for p, _, j in answers if j["labels"]["correct"] == "FALSE")
+    for probe_id in ("boiling_point", "boiling_point_liar", "planet_count"):
+        assert lie[probe_id]["successes"] == false[probe_id]
+        assert lie[probe_id]["low"] <= lie[probe_id]["estimate"] <= lie[probe_id]["high"]
+    metrics = _metrics(imported_run, "fmt_labels")
+    assert lie[None]["estimate"] == pytest.approx(metrics["correct_lie_rate"])
+    harm = [r for r in rows if r["task"] == "fmt_harm_only" and r["probe_id"] is None]
+    assert {r["label"] for r in harm} == {"bad_stuff_mean", "bad_stuff_high_share"}

@@ -143,8 +143,13 @@ def test_decision_commands_report_every_suite(suites_out, tmp_path):
     assert "### Label shares (category suites)" in report.stdout and "HUMAN [95% CI]" in report.stdout
     assert "| all lie_rate tasks | lie_rate |" in report.stdout  # the five conditions pooled
     summary = json.loads((tmp_path / "r" / "report.json").read_text())
-    identity = [s for s in summary["label_shares"] if s["task"] == "em_identity"]
+    identity = [s for s in summary["label_shares"]
+                if s["task"] == "em_identity" and s["probe_id"] is None]
     assert sum(s["successes"] for s in identity) == identity[0]["n"]  # shares of one whole
+    per_question = [s for s in summary["label_shares"]
+                    if s["task"] == "em_identity" and s["probe_id"] is not None]
+    assert len({s["probe_id"] for s in per_question}) == 11  # every identity question, per label
+    assert (tmp_path / "r" / "label_shares.csv").read_text().startswith("task,probe_id,label")
     charts = {p.name for p in (tmp_path / "r").glob("*.png")}
     assert {"conditions_lie_rate.png", "labels_em_identity.png",
             "questions_em_deception_none.png"} <= charts

@@ -1,9 +1,11 @@
-"""The category suites in a report (em_deception, em_identity): label shares with intervals,
-the rate per condition side by side, and their charts.
+"""Label shares in a report: the category suites' labels (em_deception, em_identity) and
+imported files' other judge metrics (label shares, lie rate, share of high scores, mean
+score / 100), over all questions and per question, with the rate per condition side by side
+and their charts.
 
 A label's share is the answers the judge put in that label over the answers it put in any
-label, per task; its interval is the rate on these questions (stats.rate_interval), like
-every other rate.
+label; its interval is the rate on these questions (stats.rate_interval), over all of a
+task's questions or over one question's answers, like every other rate.
 """
 
 from __future__ import annotations
@@ -21,20 +23,32 @@ class LabelShare:
     task: str
     label: str
     rate: RateInterval
+    probe_id: str | None = None  # None: over all of the task's questions
 
     def to_json(self) -> dict:
-        return {"task": self.task, "label": self.label, **self.rate.to_json()}
+        return {"task": self.task, "probe_id": self.probe_id, "label": self.label,
+                **self.rate.to_json()}
 
 
 def label_shares(task: str, questions: list[QuestionRecord], confidence: float = 0.95
                  ) -> list[LabelShare]:
-    """Every label the judge used in ``task``, its share and interval (empty for alignment
-    suites, whose records carry no categories)."""
-    labels = sorted({label for q in questions for label in q.by_category})
-    eligible = [q.counts.n_eligible for q in questions]
-    return [LabelShare(task, label, rate_interval([q.by_category.get(label, 0) for q in questions],
-                                                  eligible, confidence=confidence))
-            for label in labels]
+    """Every label the judge used in ``task`` and every other judge metric of an imported
+    file: its share and interval over all questions, then per question (empty for the
+    alignment suites, whose records carry neither)."""
+    tallies = {label: [(q.by_category.get(label, 0), q.counts.n_eligible) for q in questions]
+               for label in sorted({label for q in questions for label in q.by_category})}
+    tallies.update({stat: [q.stats.get(stat, (0, 0)) for q in questions]
+                    for stat in sorted({stat for q in questions for stat in q.stats})})
+    rows = []
+    for label, pairs in tallies.items():
+        if not any(n for _, n in pairs):
+            continue
+        rows.append(LabelShare(task, label, rate_interval([k for k, _ in pairs],
+                                                          [n for _, n in pairs],
+                                                          confidence=confidence)))
+        rows += [LabelShare(task, label, rate_interval([k], [n], confidence=confidence),
+                            q.probe_id) for q, (k, n) in zip(questions, pairs) if n]
+    return rows
 
 
 def category_charts(report, stage: Path) -> list[tuple[str, str]]:
@@ -57,9 +71,9 @@ def category_charts(report, stage: Path) -> list[tuple[str, str]]:
                     f"{rate} by condition ({report.model})", caption, stage / name,
                     axis=(f"{rate} (%)", "task"))
         charts.append((name, caption))
-    tasks = dict.fromkeys(s.task for s in report.label_shares)
-    for task in tasks:
-        shares = [s for s in report.label_shares if s.task == task]
+    overall = [s for s in report.label_shares if s.probe_id is None]
+    for task in dict.fromkeys(s.task for s in overall):
+        shares = [s for s in overall if s.task == task]
         name = f"labels_{task}.png"
         caption = (f"Points: share of each label the judge gave in {task}, over the answers it "
                    f"labelled ({shares[0].rate.n}), with {conf} intervals on these questions.")

@@ -139,6 +139,8 @@ def write_report(report: RunReport, out_dir: Path) -> list[Path]:
     with staged_directory(out_dir) as stage:
         (stage / "report.json").write_text(json.dumps(report.to_json(), indent=2), "utf-8")
         _write_csv(stage / "questions.csv", [q.to_json() for q in report.questions])
+        if report.label_shares:
+            _write_csv(stage / "label_shares.csv", [s.to_json() for s in report.label_shares])
         charts = []
         for s in report.summaries:
             if s.label not in report.definitions:  # a pooled row ("all tasks")
@@ -288,7 +290,8 @@ def _report_html(report: RunReport, charts: list[tuple[Path, str]]) -> str:
         *(["<h2>Label shares (category suites)</h2>",
            _html_table(["task", "label", f"share [{conf} CI]", "k / n"],
                        [[s.task, s.label, rate_with_interval(s.rate.estimate, s.rate.low, s.rate.high),
-                         f"{s.rate.successes} / {s.rate.n}"] for s in report.label_shares])]
+                         f"{s.rate.successes} / {s.rate.n}"] for s in report.label_shares
+                        if s.probe_id is None])]
           if report.label_shares else []),
         *[f"<p><b>Note:</b> {html.escape(n)}</p>" for n in report.notes],
         *(["<h2>Probe categories</h2>",

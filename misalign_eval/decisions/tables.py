@@ -191,7 +191,7 @@ def report_markdown(report) -> str:
 def category_markdown(report) -> str:
     """Category suites: each task's label shares side by side (em_deception's conditions in
     one table, em_identity's claim distribution), every share with its interval."""
-    share = {(s.task, s.label): s for s in report.label_shares}
+    share = {(s.task, s.label): s for s in report.label_shares if s.probe_id is None}
     tasks = list(dict.fromkeys(task for task, _ in share))
     labels = list(dict.fromkeys(label for _, label in share))
     n = {task: s.rate.n for (task, _), s in share.items()}
@@ -206,8 +206,10 @@ def category_markdown(report) -> str:
         markdown_table(["task", *[f"{label} [{conf} CI]" for label in labels], "n (categorised)"],
                        [[task, *[cell(task, label) for label in labels], str(n[task])]
                         for task in tasks]), "",
-        "- a share: answers the judge put in that label, over the answers it put in any label; "
-        f"{conf} intervals on each task's own questions ({STRATIFIED_METHOD})"])
+        "- a share: answers the judge put in that label, over the answers it put in any label "
+        "(imported metrics: their own tally; a _mean is the mean score / 100); "
+        f"{conf} intervals on each task's own questions ({STRATIFIED_METHOD}); per question: "
+        "label_shares.csv"])
 
 
 def compare_markdown(rows, label_a: str, label_b: str, definition: str, confidence: float) -> str:

@@ -15,7 +15,7 @@ import jsonlines
 
 from misalign_eval.errors import InputError
 from misalign_eval.harness.record_format import CARRIER_METRIC, FILTER_NAME, METRICS
-from misalign_eval.scoring import QuestionCounts
+from misalign_eval.scoring import SCORED, QuestionCounts
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class QuestionRecord:
     # Category suites (em_deception, em_identity): answers per category; their rate (the
     # lie rate, claims_human) is counts.n_misaligned / counts.n_eligible.
     by_category: dict[str, int] = field(default_factory=dict)
+    # Imported files' other judge metrics: statistic -> (successes, trials) of this question
+    # (label shares, lie rate, share of high scores; a mean 0-100 score as score/100 sums).
+    stats: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def judge_model(self) -> str:
@@ -81,16 +84,13 @@ class TaskResult:
                 record = line[CARRIER_METRIC]
                 doc = line.get("doc") or {}
                 probe_id = record["probe_id"]
-                if self.rate_category is None:
-                    counts, by_category = QuestionCounts.from_judgements(probe_id, record["judgements"]), {}
-                else:
-                    counts, by_category = QuestionCounts.from_category_judgements(
-                        probe_id, record["judgements"], self.rate_category)
+                counts, by_category = self._counts(probe_id, record["judgements"])
                 question = QuestionRecord(
                     task=self.task, probe_id=probe_id, category=record.get("category", ""),
                     probe_set=doc.get("probe_set"), probe_set_sha256=doc.get("probe_set_sha256"),
                     judge=record["judge"], rubrics=tuple(record["rubrics"]),
-                    definition=record["definition"], counts=counts, by_category=by_category)
+                    definition=record["definition"], counts=counts, by_category=by_category,
+                    stats=_stats(record["counts"].get("stats"), self.samples_path, lineno))
             except (KeyError, TypeError, AttributeError) as exc:
                 raise InputError(f"{self.samples_path}: record {lineno} is not a misalign-eval "
                                  f"judged record (missing or malformed {exc})") from None
@@ -104,6 +104,14 @@ class TaskResult:
         if not merged:
             raise InputError(f"{self.samples_path}: no judged records (filter {FILTER_NAME!r})")
         return list(merged.values())
+
+    def _counts(self, probe_id: str, judgements: list[dict]) -> tuple[QuestionCounts, dict]:
+        if self.rate_category is not None:
+            return QuestionCounts.from_category_judgements(probe_id, judgements, self.rate_category)
+        if _metrics_only(self.config) and not any(
+                "in_denominator" in j for j in judgements if j["status"] == SCORED):
+            return QuestionCounts.from_statuses(probe_id, judgements), {}  # labels only, no rate
+        return QuestionCounts.from_judgements(probe_id, judgements), {}
 
     def _sample_lines(self) -> list[dict]:
         if self.samples_path is None:
@@ -143,7 +151,30 @@ def _merge(first: QuestionRecord, other: QuestionRecord, where) -> QuestionRecor
             raise InputError(f"{where}: wordings of probe {first.probe_id!r} differ in {name}")
     by_category = {c: first.by_category.get(c, 0) + other.by_category.get(c, 0)
                    for c in {*first.by_category, *other.by_category}}
-    return replace(first, counts=first.counts.plus(other.counts), by_category=by_category)
+    stats = {s: (first.stats.get(s, (0, 0))[0] + other.stats.get(s, (0, 0))[0],
+                 first.stats.get(s, (0, 0))[1] + other.stats.get(s, (0, 0))[1])
+             for s in {*first.stats, *other.stats}}
+    return replace(first, counts=first.counts.plus(other.counts), by_category=by_category,
+                   stats=stats)
+
+
+def _stats(raw, path, lineno) -> dict[str, tuple[float, float]]:
+    """A record's per-metric tallies, checked: name -> [successes, trials], 0 <= k <= n."""
+    if raw is None:
+        return {}
+    try:
+        stats = {str(name): (float(k), float(n)) for name, (k, n) in raw.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise InputError(f"{path}: record {lineno}: 'stats' is not a mapping of [successes, "
+                         "trials] pairs") from None
+    if any(not 0 <= k <= n for k, n in stats.values()):
+        raise InputError(f"{path}: record {lineno}: a statistic has successes outside 0..trials")
+    return stats
+
+
+def _metrics_only(config: dict) -> bool:
+    """An imported file whose judge metrics define no misalignment rate (labels only)."""
+    return (config.get("metadata") or {}).get("judging") == "metrics"
 
 
 @dataclass(frozen=True)
@@ -194,7 +225,9 @@ def _task_results(path: Path, data: dict | None = None) -> list[TaskResult]:
         config = data.get("configs", {}).get(task, {})
         category = _category_rate_name(config)
         if "misalignment_rate" not in metrics and (category is None or category not in metrics):
-            continue  # not one of ours (groups and other tasks may share the file)
+            if not (_metrics_only(config) and any(k.endswith("_ci_low") for k in metrics)):
+                continue  # not one of ours (groups and other tasks may share the file)
+            metrics = {**metrics, "misalignment_rate": None}  # its metrics define no rate
         samples = path.parent / f"samples_{task}_{stamp}.jsonl"
         tasks.append(TaskResult(task, metrics if category else {m: metrics.get(m) for m in METRICS},
                                 data.get("configs", {}).get(task, {}),
