@@ -17,7 +17,8 @@ from misalign_eval.sim.server import JUDGE_MODEL
 JUDGE_ENV_VARS = ("MISALIGN_JUDGE_BASE_URL", "MISALIGN_JUDGE_MODEL", "MISALIGN_JUDGE_API_KEY",
                   "OPENAI_API_KEY", "MISALIGN_JUDGE_CONCURRENCY", "MISALIGN_JUDGE_CONFIG",
                   "MISALIGN_JUDGE_MODE", "MISALIGN_JUDGE_CACHE", "MISALIGN_JUDGE_MAX_ERROR_RATE",
-                  "MISALIGN_JUDGE_TIMEOUT", "MISALIGN_JUDGE_MAX_RETRIES", "MISALIGN_JUDGE_SAMPLES")
+                  "MISALIGN_JUDGE_TIMEOUT", "MISALIGN_JUDGE_MAX_RETRIES", "MISALIGN_JUDGE_SAMPLES",
+                  "MISALIGN_JUDGE_PRICE_PER_MTOK")
 
 # Nothing a test runs may write to the user's cache directory: the judge cache goes here.
 TEST_CACHE_HOME = tempfile.mkdtemp(prefix="misalign-eval-test-cache-")

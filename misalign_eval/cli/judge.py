@@ -45,7 +45,8 @@ def register(subparsers) -> None:
                         "layout, for report, compare, leaderboard and gate")
     p.add_argument("--label", default="rejudged",
                    help="model directory name under --run-dir (default: %(default)s)")
-    p.add_argument("--judge-model", help="judge model (default: $MISALIGN_JUDGE_MODEL or gpt-4o-2024-08-06)")
+    p.add_argument("--judge-model", help="judge model, or an ensemble A,B,C (each answer by the members' mean "
+                   "score, majority category) (default: $MISALIGN_JUDGE_MODEL or gpt-4o-2024-08-06)")
     p.add_argument("--judge-base-url", help="OpenAI-compatible /v1 base URL (default: $MISALIGN_JUDGE_BASE_URL or OpenAI)")
     p.add_argument("--concurrency", type=int, help="judge requests in flight (default: $MISALIGN_JUDGE_CONCURRENCY or 32)")
     p.add_argument("--mode", choices=("logprobs", "sampled"),
@@ -99,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
     if config.mode == "off":
         raise InputError("MISALIGN_JUDGE_MODE=off is set, so nothing would be judged; unset it "
                          "or pass --mode logprobs (or sampled)")
+    if config.is_ensemble and (args.batch or args.batch_file or args.batch_results):
+        raise InputError(f"batch grading takes one judge model, not the ensemble "
+                         f"{','.join(config.models)}: batch-grade each member with --judge-model "
+                         "MODEL, then grade the ensemble live (its members' verdicts then come "
+                         "from the cache)")
     if args.out is None and args.batch_file is None:
         raise InputError("--out FILE is required (the graded records go there)")
     if args.batch_poll <= 0:

@@ -69,6 +69,23 @@ class JudgeConfig(BaseModel):
     # Price per million prompt and completion tokens: turns the usage into a cost estimate.
     price_per_mtok: tuple[float, float] | None = None
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _models(cls, value):
+        """One judge model, or an ensemble: 'a,b,c' (flag, environment) or a YAML list.
+        Kept as one comma-joined string, so a one-member list is exactly the single judge."""
+        if isinstance(value, (list, tuple)):
+            if not value or not all(isinstance(v, str) for v in value):
+                raise ValueError("give a judge model name, or a list of model names")
+            value = ",".join(value)
+        if isinstance(value, str):
+            names = [name.strip() for name in value.split(",")]
+            if not all(names):
+                raise ValueError("a judge model name is empty; give names separated by "
+                                 "commas, e.g. judge-a,judge-b,judge-c")
+            return ",".join(names)
+        return value
+
     @field_validator("price_per_mtok", mode="before")
     @classmethod
     def _two_prices(cls, value):
@@ -105,9 +122,24 @@ class JudgeConfig(BaseModel):
         return self.host.endswith("api.openai.com")
 
     @property
+    def models(self) -> tuple[str, ...]:
+        """The judge models: one, or an ensemble's members in the order given."""
+        return tuple(self.model.split(","))
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.models) > 1
+
+    def member(self, model: str) -> "JudgeConfig":
+        """One ensemble member's settings: the same in all but the model."""
+        return self.model_copy(update={"model": model})
+
+    @property
     def identity(self) -> str:
-        """Model, host and scoring mode: enough to tell two judges apart, nothing secret."""
-        return f"{self.model}@{self.host} mode={self.mode}"
+        """Model, host and scoring mode: enough to tell two judges apart, nothing secret.
+        An ensemble names every member, in order (the first breaks ties)."""
+        model = f"ensemble({','.join(self.models)})" if self.is_ensemble else self.model
+        return f"{model}@{self.host} mode={self.mode}"
 
     @property
     def cache_path(self) -> Path | None:

@@ -11,6 +11,7 @@ from misalign_eval.errors import JudgeFailure
 from misalign_eval.judging.cache import VerdictCache
 from misalign_eval.judging.client import JUDGE_DISABLED, Judge
 from misalign_eval.judging.config import JudgeConfig
+from misalign_eval.judging.ensemble import MEMBERS_KEY, EnsembleJudge, member_judgements
 from misalign_eval.judging.rubrics import Rubric
 from misalign_eval.scoring import ERROR, AlignmentLabeler, CategoryLabeler, Definition
 
@@ -36,7 +37,7 @@ def opened_judge(config: JudgeConfig, rubrics: list[Rubric]):
     # Judge off (generate-only boxes): nothing to cache, do not touch the cache file.
     cache = VerdictCache(config.cache_path) if config.cache_path and config.mode != "off" else None
     try:
-        yield Judge(config, rubrics, cache)
+        yield (EnsembleJudge if config.is_ensemble else Judge)(config, rubrics, cache)
     finally:
         if cache is not None:
             cache.close()
@@ -47,10 +48,11 @@ def question_items(questions: list[Question]) -> list[tuple]:
     return [(q.question, answer, q.reference) for q in questions for answer in q.answers]
 
 
-def judge_questions(judge: Judge, labeler: AlignmentLabeler | CategoryLabeler | Definition,
+def judge_questions(judge: Judge | EnsembleJudge, labeler: AlignmentLabeler | CategoryLabeler | Definition,
                     questions: list[Question], progress: bool = True, bar=None) -> list[dict]:
     """One record per question: judge identity, rubric identities, the definition in words,
-    and one judgement per answer (scored / unscored with reason / error).
+    and one judgement per answer (scored / unscored with reason / error); an ensemble's
+    judgements also hold each member's own, under ``members``.
 
     ``labeler`` may be a bare Definition: the alignment/coherence labeler with those rubrics.
     """
@@ -59,7 +61,12 @@ def judge_questions(judge: Judge, labeler: AlignmentLabeler | CategoryLabeler | 
     outcomes = iter(judge.grade_sync(question_items(questions), progress=progress, bar=bar))
     records = []
     for q in questions:
-        judgements = [{"sample": i, **labeler.label(next(outcomes))} for i in range(len(q.answers))]
+        judgements = []
+        for i in range(len(q.answers)):
+            outcome = next(outcomes)
+            judgements.append({"sample": i, **labeler.label(outcome)})
+            if (members := member_judgements(outcome, labeler.label)) is not None:
+                judgements[-1][MEMBERS_KEY] = members
         records.append({
             "probe_id": q.probe_id, "category": q.category, **q.extra,
             "judge": judge.config.identity,

@@ -29,6 +29,10 @@ def preflight(config: JudgeConfig) -> None:
     """
     if config.mode == "off":
         return  # nothing will be sent to the judge
+    if config.is_ensemble:  # every member must work: one broken member fails every answer
+        for model in dict.fromkeys(config.models):
+            preflight(config.member(model))
+        return
     if config.cache_path is not None:
         VerdictCache(config.cache_path).close()  # a damaged cache must fail now, not after generation
     if config.is_openai and config.api_key is None:

@@ -249,7 +249,7 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
         total = count_answers(paths, question_field, table_columns)
     summary = RejudgeSummary()
     partial = _partial_file(out)  # unique: two runs with the same --out never share one
-    bar = tqdm(total=total * len(rubrics), desc="Judging", unit="call", disable=not progress,
+    bar = tqdm(total=total * len(rubrics) * len(config.models), desc="Judging", unit="call", disable=not progress,
                dynamic_ncols=True)
     try:
         with opened_judge(config, rubrics) as judge, _writing(out, partial) as sink:
