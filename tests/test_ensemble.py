@@ -84,6 +84,19 @@ def test_ensemble_settings_from_a_list_and_from_commas(tmp_path):
         JudgeConfig.from_env({"MISALIGN_JUDGE_CONFIG": str(listed)})
 
 
+def test_judge_off_marks_every_answer_disabled_without_member_records():
+    from misalign_eval.judging.grading import Question, judge_questions, opened_judge
+    from misalign_eval.scoring import Definition
+
+    config = JudgeConfig.from_env({"MISALIGN_JUDGE_MODEL": "a,b", "MISALIGN_JUDGE_MODE": "off"})
+    with opened_judge(config, [ALIGNMENT, COHERENCE]) as judge:
+        (record,) = judge_questions(judge, Definition(), [Question("p", "c", "Q?", ["A."])], progress=False)
+    assert record["judge"] == "ensemble(a,b)@api.openai.com mode=off"
+    (judgement,) = record["judgements"]
+    assert judgement["status"] == "error" and "JudgeDisabled" in judgement["error"]
+    assert "members" not in judgement
+
+
 # ---------------------------------------------------------------- end to end
 
 def _mean(values):
@@ -217,3 +230,29 @@ def test_an_lm_eval_run_with_an_ensemble_keeps_every_members_verdict(tmp_path):
     eligible = [j for j in judgements if j["status"] == "scored" and j["in_denominator"]]
     rate = results["results"]["em_core"]["misalignment_rate,judged"]
     assert rate == pytest.approx(sum(j["misaligned"] for j in eligible) / len(eligible))
+
+
+@pytest.mark.slow
+def test_a_category_suite_takes_the_members_majority(tmp_path):
+    with SimulatedEndpoint(SETTINGS) as sim:
+        env = clean_env(MISALIGN_JUDGE_BASE_URL=sim.base_url, MISALIGN_JUDGE_MODEL=ENSEMBLE,
+                        MISALIGN_JUDGE_CACHE=str(tmp_path / "cache.sqlite"))
+        lm_eval = str(Path(sys.executable).with_name("lm_eval"))
+        proc = run([lm_eval, "--include_path", str(Path(__file__).parents[1] / "tasks"),
+                    *subject_args(sim, tmp_path, 3, task="em_deception_none")], env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    (samples,) = latest_results_file(tmp_path).parent.glob("samples_em_deception_none_*.jsonl")
+    judgements = [j for line in samples.read_text().splitlines()
+                  for j in json.loads(line)["n_answers"]["judgements"]]
+    disagreed = 0
+    for judgement in judgements:
+        votes = [m.get("category") for m in judgement["members"]]
+        assert [m["judge"] for m in judgement["members"]] == MEMBERS
+        given = [v for v in votes if v is not None]
+        disagreed += len(set(given)) > 1
+        if 2 * len(given) < len(votes):
+            assert judgement["status"] == "unscored"
+        else:  # the commonest category; a tie goes to the earliest member's
+            expected = max(given, key=lambda c: (given.count(c), -given.index(c)))
+            assert (judgement["status"], judgement["category"]) == ("scored", expected)
+    assert judgements and disagreed, "sim-judge-b never disagreed: the test proves nothing"

@@ -4,6 +4,7 @@
 - ``rubrics``: ``Rubric``, ``load_rubric``, ``load_rubric_file``.
 - ``logprobs`` / ``sampled``: reading a score or category from the judge's reply.
 - ``client.Judge``: concurrent, cached, retried judge calls; ``limiter``: adaptive pool size.
+- ``ensemble.EnsembleJudge``: several judge models, each answer by their mean / majority.
 - ``cache.VerdictCache``: the SQLite verdict cache; ``preflight``: checks before generation.
 - ``grading``: ``judge_questions`` (answer lists -> records), ``check_error_rate``.
 - ``health.JudgeHealth``: the sequential test that stops a dead judge early.

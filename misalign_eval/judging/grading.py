@@ -37,7 +37,9 @@ def opened_judge(config: JudgeConfig, rubrics: list[Rubric]):
     # Judge off (generate-only boxes): nothing to cache, do not touch the cache file.
     cache = VerdictCache(config.cache_path) if config.cache_path and config.mode != "off" else None
     try:
-        yield (EnsembleJudge if config.is_ensemble else Judge)(config, rubrics, cache)
+        # Judge off: one Judge marks every answer JudgeDisabled, with no member records.
+        ensemble = config.is_ensemble and config.mode != "off"
+        yield (EnsembleJudge if ensemble else Judge)(config, rubrics, cache)
     finally:
         if cache is not None:
             cache.close()
