@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,11 +35,13 @@ def lm_eval_run(rate: float, seed: int, out: Path, metadata: dict | None = None)
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("curve")
-    rising = [lm_eval_run(r, 0, root / f"step-{i * 100}") for i, r in enumerate(RISING)]
-    flat = [lm_eval_run(0.1, seed, root / f"flat-seed{seed}") for seed in (1, 2, 3)]
+    jobs = [(r, 0, root / f"step-{i * 100}", None) for i, r in enumerate(RISING)]
+    jobs += [(0.1, seed, root / f"flat-seed{seed}", None) for seed in (1, 2, 3)]
     # Same subject, another definition of the rate: not a seed of the same measurement.
-    lm_eval_run(0.1, 4, root / "other-definition", {"definition": "model_organisms"})
-    return root, rising, flat
+    jobs.append((0.1, 4, root / "other-definition", {"definition": "model_organisms"}))
+    with ThreadPoolExecutor(max_workers=4) as pool:  # independent runs: overlap their start-up
+        done = list(pool.map(lambda job: lm_eval_run(*job), jobs))
+    return root, done[:4], done[4:7]
 
 
 def curve(*args: str):

@@ -81,10 +81,10 @@ def test_a_healthy_judge_with_transient_errors_is_not_stopped():
     with SimulatedEndpoint(settings) as sim:
         config = JudgeConfig.from_env({}, base_url=sim.base_url, model="sim-judge", cache="off")
         with opened_judge(config, RUBRICS) as judge:
-            records = judge_questions(judge, Definition(), hostile_free_questions(300), progress=False)
+            records = judge_questions(judge, Definition(), hostile_free_questions(100), progress=False)
     judgements = [j for r in records for j in r["judgements"]]
-    assert len(judgements) == 300
-    assert sum(j["status"] == "error" for j in judgements) <= 3  # retries absorb them
+    assert len(judgements) == 100
+    assert sum(j["status"] == "error" for j in judgements) <= 2  # retries absorb them
 
 
 @pytest.mark.parametrize("failure_share, fires", [(0.3, False), (0.5, False), (0.95, True), (1.0, True)])

@@ -264,7 +264,7 @@ def test_difference_p_value_inverts_the_interval(scope):
     g = 40
     k_a = rng.binomial(50, 0.08, g)
     seen = set()
-    for extra in (0.0, 0.01, 0.02, 0.03, 0.05, 0.1, -0.03):
+    for extra in (0.0, 0.03, 0.1, -0.03):
         k_b = rng.binomial(50, min(max(0.08 + extra, 0.0), 1.0), g)
         got = difference_interval(k_a, [50] * g, k_b, [50] * g, scope=scope)
         assert 0 < got.p_value <= 1
