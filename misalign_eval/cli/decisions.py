@@ -73,7 +73,7 @@ def register(subparsers) -> None:
     report.set_defaults(handler=_report)
 
     compare = subparsers.add_parser(
-        "compare", help="paired difference between two runs on the same probes",
+        "compare", help="difference between two runs on the same probes, per task and pooled",
         formatter_class=fmt,
         description=_describe(
             "Difference of misalignment rates, RUN_B minus RUN_A, per shared task and "
