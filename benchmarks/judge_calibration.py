@@ -2,7 +2,7 @@
 
 Every interval is computed by the functions the commands call: ``stats.misclassification.
 corrected_rate`` (``misalign-eval calibrate``), ``stats.misclassification.allocate`` (the
-allocation of ``misalign-eval label-sample``), ``stats.agreement.cluster_bootstrap`` with
+allocation of ``misalign-eval label-sample``), ``stats.agreement.cluster_jackknife`` with
 ``kappa_from_tables`` / ``alpha_from_coincidences`` (``misalign-eval agreement``).
 
 Corrected rate. Each replicate draws G = 10 questions with human ("true") misalignment rates
@@ -22,7 +22,7 @@ questions). Next to the coverage: the raw rate's mean bias, theta's mean and the
 Agreement. Two judges (kappa) or three (alpha) with question-dependent accuracy label m = 50
 answers to each of G in {10, 30} questions drawn from a population of questions; scored
 against the statistic of the population's expected pooled table (10^5 questions): the
-cluster bootstrap over questions makes a claim about questions like these.
+delete-one-question jackknife (t on G-1 df) makes a claim about questions like these.
 
 Usage: python benchmarks/judge_calibration.py [--quick] [--seed N]
 Full: 4000 replicates per cell, 2000 Monte Carlo draws (Monte Carlo SE 0.0034 at 0.95);
@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from misalign_eval.stats.agreement import (
-    alpha_from_coincidences, cluster_bootstrap, coincidences, kappa_from_tables,
+    alpha_from_coincidences, cluster_jackknife, coincidences, kappa_from_tables,
 )
 from misalign_eval.stats.misclassification import allocate, corrected_rate
 
@@ -149,7 +149,7 @@ def expected_coincidences(p, accs) -> np.ndarray:
     return out
 
 
-def agreement_cells(replicates: int, n_boot: int, rng) -> list[tuple]:
+def agreement_cells(replicates: int, rng) -> list[tuple]:
     rows = []
     big = 100_000
     for raters, stat in ((2, kappa_from_tables), (3, alpha_from_coincidences)):
@@ -174,8 +174,7 @@ def agreement_cells(replicates: int, n_boot: int, rng) -> list[tuple]:
                 else:
                     counts = np.stack([(labels == c).sum(-1) for c in (0, 1)], -1)  # (g, 50, 2)
                     tables = np.stack([coincidences(counts[i]) for i in range(g)])
-                _, low, high, _ = cluster_bootstrap(tables, stat, 0.95, n_boot,
-                                                    int(rng.integers(2**31)))
+                _, low, high, _ = cluster_jackknife(tables, stat, 0.95)
                 hits += low <= truth <= high
             rows.append(("kappa" if raters == 2 else "alpha", raters, g, truth, hits / replicates))
     return rows
@@ -198,8 +197,9 @@ def main(argv=None) -> int:
     for theta0, kind, n, cov, bias, truth, width, refused in rows:
         print(f"| {theta0:.0%} | {kind} | {n} | {cov:.3f} | {100 * bias:+.1f} pp | "
               f"{100 * truth:.1f}% | {100 * width:.1f} pp | {refused} |")
-    agree = agreement_cells(replicates // 2, n_boot // 2, rng)
-    print(f"\nAgreement (cluster bootstrap over questions, {replicates // 2} replicates per cell)")
+    agree = agreement_cells(replicates // 2, rng)
+    print(f"\nAgreement (delete-one-question jackknife, t on G-1 df; {replicates // 2} replicates "
+          "per cell)")
     print("| statistic | judges | questions | true value | coverage (95%) |")
     print("|---|---|---|---|---|")
     for name, raters, g, truth, cov in agree:

@@ -48,7 +48,7 @@ def test_kappa_interval_respects_questions_and_says_when_it_cannot():
     one = kappa_interval(np.array([[[20, 5], [10, 15]]]))
     assert one.estimate == pytest.approx(0.4) and one.low is None and "one question" in one.note
     tables = np.array([[[20, 5], [10, 15]], [[30, 2], [3, 15]], [[10, 8], [7, 25]]])
-    got = kappa_interval(tables, n_boot=2000)
+    got = kappa_interval(tables)
     assert got.low <= got.estimate <= got.high and got.n_questions == 3 and got.n == 150
     counts = [np.array([[2, 0], [1, 1], [0, 2]]), np.array([[2, 0], [0, 2]])]
     alpha = alpha_interval(counts, raters=2)

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
             "answers are refused. Per task and overall: each judge's misalignment rate, the "
             "share of answers labelled differently and the paired difference, Cohen's kappa "
             "(pairs) and Krippendorff's alpha (all judges) with intervals from a cluster "
-            "bootstrap over questions, Spearman's rho of the 0-100 scores and the 2x2 table."))
+            "jackknife over questions, Spearman's rho of the 0-100 scores and the 2x2 table."))
     agree.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN",
                        help="two or more gradings; each " + RUN_DIR_HELP)
     agree.add_argument("--json", type=Path, default=None, metavar="PATH",

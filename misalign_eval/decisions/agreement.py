@@ -26,7 +26,7 @@ from misalign_eval.runs.judged_answers import (
 from misalign_eval.runs.reader import ModelRun
 from misalign_eval.stats import AgreementEstimate, RateInterval, rate_interval
 from misalign_eval.stats.agreement import (
-    alpha_interval, cluster_bootstrap, kappa_interval, rank_correlation,
+    alpha_interval, cluster_jackknife, kappa_interval, rank_correlation,
 )
 
 
@@ -90,8 +90,8 @@ class AgreementReport:
                 "tasks": [t.to_json() for t in self.tasks]}
 
 
-def build_agreement(runs: list[ModelRun], confidence: float = 0.95, warn=None,
-                    n_boot: int = 2000) -> AgreementReport:
+def build_agreement(runs: list[ModelRun], confidence: float = 0.95,
+                    warn=None) -> AgreementReport:
     """Match the runs' answers and compute every agreement figure per task and overall."""
     warn = warn or (lambda m: print(f"misalign-eval: warning: {m}", file=sys.stderr))
     labels = [run_label(r, runs) for r in runs]
@@ -116,12 +116,12 @@ def build_agreement(runs: list[ModelRun], confidence: float = 0.95, warn=None,
     groups = [(task, by_task[task]) for task in shared]
     if len(shared) > 1:
         groups.append((OVERALL, list(range(matched.n))))
-    tasks = [_task_agreement(name, idx, matched, labels, confidence, n_boot) for name, idx in groups]
+    tasks = [_task_agreement(name, idx, matched, labels, confidence) for name, idx in groups]
     return AgreementReport(labels, judges, definitions, confidence, tasks, matched, notes)
 
 
 def _task_agreement(name: str, indices: list[int], m: MatchedAnswers, labels: list[str],
-                    confidence: float, n_boot: int) -> TaskAgreement:
+                    confidence: float) -> TaskAgreement:
     runs = [[grading[i] for i in indices] for grading in m.per_run]
     question_of = [(a.task, a.probe_id) for a in runs[0]]
     order = list(dict.fromkeys(question_of))
@@ -135,15 +135,15 @@ def _task_agreement(name: str, indices: list[int], m: MatchedAnswers, labels: li
         np.add.at(tables, (q_index[both], lab[x][both], lab[y][both]), 1.0)
         pairs.append(PairAgreement(
             labels[x], labels[y], tables.sum(0).astype(int).tolist(),
-            kappa_interval(tables, confidence, n_boot),
-            _boot(tables, _disagreement, confidence, n_boot),
-            _boot(tables, _difference, confidence, n_boot),
+            kappa_interval(tables, confidence),
+            _clustered(tables, _disagreement, confidence, (0.0, 1.0)),
+            _clustered(tables, _difference, confidence),
             {rubric: rank_correlation([getattr(runs[x][i], rubric) for i in np.flatnonzero(both)],
                                       [getattr(runs[y][i], rubric) for i in np.flatnonzero(both)])
              for rubric in ("alignment", "coherence")}))
     counts = [np.stack([(lab[:, both & (q_index == q)] == c).sum(0) for c in (0, 1)], 1)
               for q in range(len(order))]
-    alpha = alpha_interval(counts, len(runs), confidence, n_boot)
+    alpha = alpha_interval(counts, len(runs), confidence)
     return TaskAgreement(name, len(indices), int(both.sum()), len(order), rates, pairs, alpha)
 
 
@@ -154,13 +154,13 @@ def _rate(answers: list[JudgedAnswer], q_index, questions: int, confidence: floa
     return rate_interval(k, n, confidence=confidence)
 
 
-def _boot(tables, statistic, confidence: float, n_boot: int) -> tuple:
+def _clustered(tables, statistic, confidence: float, bounds=(-1.0, 1.0)) -> tuple:
     total = tables.sum(0)
     if total.sum() == 0:
         return (None, None, None)
     if tables.shape[0] < 2:
         return (float(statistic(total)), None, None)
-    est, low, high, _ = cluster_bootstrap(tables, statistic, confidence, n_boot)
+    est, low, high, _ = cluster_jackknife(tables, statistic, confidence, bounds)
     return (est, low, high)
 
 

@@ -68,7 +68,7 @@ def agreement_markdown(report: AgreementReport) -> str:
              f"- rates: over each judge's own denominator, {conf} intervals "
              f"{scope_words('questions', last.n_questions)}",
              "- agreement, differences and rank correlations: over the answers every judge "
-             "scored; intervals from a cluster bootstrap over questions (a claim about "
+             "scored; intervals from a delete-one-question jackknife (a claim about "
              "questions like these)",
              f"- kappa: {KAPPA_METHOD}", f"- alpha: {ALPHA_METHOD}"]
     parts += [f"- note: {n}" for n in report.notes]

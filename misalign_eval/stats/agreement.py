@@ -2,9 +2,11 @@
 
 Both statistics are functions of tables that add up over questions: Cohen's kappa of the
 pooled k x k table of two judges' labels, Krippendorff's alpha of the pooled coincidence
-matrix. So a cluster bootstrap over questions (answers to one question are not independent
-draws of the judges' behaviour: some questions are simply harder to judge) is a weighted sum
-of per-question tables, cheap and vectorised: ``weights @ tables``.
+matrix. So an interval that treats questions as the units (answers to one question are not
+independent draws of the judges' behaviour: some questions are simply harder to judge) can
+leave one question's table out at a time: the delete-one-question jackknife, with a t
+quantile on G-1 degrees of freedom. With 10 questions it covered 0.94 where a percentile
+cluster bootstrap covered 0.86 (benchmarks/judge_calibration.py).
 
 Krippendorff's alpha is written here rather than taken from the ``krippendorff`` package
 (0.9.0, GPL-3.0-or-later, Python >= 3.11): its licence does not fit an Apache-2.0 project
@@ -20,11 +22,11 @@ import numpy as np
 from scipy import stats
 
 KAPPA_METHOD = ("Cohen's kappa (Cohen 1960, Educ. Psychol. Meas. 20:37) of the pooled table; "
-                "percentile cluster bootstrap over questions (Field & Welsh 2007, JRSS-B 69:369)")
+                "delete-one-question jackknife standard error, t on questions-1 df (Efron & Tibshirani "
+                "1993, ch. 11; Cameron & Miller 2015, J. Hum. Resour. 50:317)")
 ALPHA_METHOD = ("Krippendorff's alpha, nominal (Krippendorff 2004, Content Analysis, ch. 11; "
                 "Hayes & Krippendorff 2007, Commun. Methods Meas. 1:77) of the pooled "
-                "coincidence matrix; percentile cluster bootstrap over questions")
-N_BOOT = 2000
+                "coincidence matrix; delete-one-question jackknife, t on questions-1 df")
 
 
 @dataclass(frozen=True)
@@ -125,34 +127,34 @@ def label_counts(labels, categories: int = 2) -> np.ndarray:
     return np.stack([(x == c).sum(axis=1) for c in range(categories)], axis=1)
 
 
-# ---------------------------------------------------------------- cluster bootstrap intervals
+# ---------------------------------------------------------------- question-clustered intervals
 
 
-def cluster_bootstrap(per_question, statistic, confidence: float = 0.95, n_boot: int = N_BOOT,
-                      seed: int = 0) -> tuple[float, float, float, float]:
-    """(estimate, low, high, share of replicates undefined) of ``statistic`` of the pooled
-    per-question tables (G, k, k), questions resampled with replacement (percentile interval).
+def cluster_jackknife(per_question, statistic, confidence: float = 0.95,
+                      bounds: tuple[float, float] = (-1.0, 1.0)) -> tuple[float, float, float, float]:
+    """(estimate, low, high, share of questions whose removal leaves it undefined) of
+    ``statistic`` of the pooled per-question tables (G, k, k): estimate +- t_{G-1} x the
+    delete-one-question jackknife standard error, clipped to ``bounds`` (the statistic's range).
 
-    A replicate where the statistic is undefined (e.g. every resampled answer got one label)
-    is left out; the share left out is returned so callers can say so.
+    A leave-one-out replicate where the statistic is undefined (every remaining answer got
+    one label) is left out; the share left out is returned so callers can say so.
     """
     t = np.asarray(per_question, dtype=float)
     g = t.shape[0]
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(g, np.full(g, 1.0 / g), size=n_boot).astype(float)
-    replicates = statistic(np.einsum("bg,gij->bij", weights, t))
-    estimate = float(statistic(t.sum(axis=0)))
+    total = t.sum(axis=0)
+    estimate = float(statistic(total))
+    replicates = np.asarray(statistic(total[None] - t), dtype=float)
     good = replicates[np.isfinite(replicates)]
-    undefined = 1 - good.size / n_boot
-    if good.size == 0:
+    undefined = 1 - good.size / g
+    if good.size < 2:
         return estimate, float("nan"), float("nan"), undefined
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(good, [tail, 100 - tail])
-    return estimate, float(min(low, estimate)), float(max(high, estimate)), undefined
+    se = float(np.sqrt((good.size - 1) / good.size * ((good - good.mean()) ** 2).sum()))
+    half = stats.t.ppf(0.5 + confidence / 2, g - 1) * se
+    return estimate, max(bounds[0], estimate - half), min(bounds[1], estimate + half), undefined
 
 
 def _interval(name: str, method: str, per_question, statistic, n: int, raters: int,
-              confidence: float, n_boot: int, seed: int) -> AgreementEstimate:
+              confidence: float) -> AgreementEstimate:
     t = np.asarray(per_question, dtype=float)
     g = t.shape[0]
     if g == 0 or n == 0:
@@ -166,27 +168,26 @@ def _interval(name: str, method: str, per_question, statistic, n: int, raters: i
         # One question: resampling questions cannot show how agreement varies between them.
         return AgreementEstimate(name, point, None, None, n, g, raters, confidence, method,
                                  "one question: no interval that respects question clustering")
-    est, low, high, undefined = cluster_bootstrap(t, statistic, confidence, n_boot, seed)
-    note = (f"{100 * undefined:.1f}% of bootstrap replicates undefined and left out"
-            if undefined > 0.01 else None)
+    est, low, high, undefined = cluster_jackknife(t, statistic, confidence)
+    note = (f"{100 * undefined:.1f}% of leave-one-question-out replicates undefined and left out"
+            if undefined > 0 else None)
     return AgreementEstimate(name, est, low, high, n, g, raters, confidence, method, note)
 
 
-def kappa_interval(tables, confidence: float = 0.95, n_boot: int = N_BOOT,
-                   seed: int = 0) -> AgreementEstimate:
+def kappa_interval(tables, confidence: float = 0.95) -> AgreementEstimate:
     """Cohen's kappa from per-question (G, k, k) tables of two judges, with its interval."""
     t = np.asarray(tables, dtype=float)
     return _interval("cohen_kappa", KAPPA_METHOD, t, kappa_from_tables, int(t.sum()), 2,
-                     confidence, n_boot, seed)
+                     confidence)
 
 
-def alpha_interval(per_question_counts: list, raters: int, confidence: float = 0.95,
-                   n_boot: int = N_BOOT, seed: int = 0) -> AgreementEstimate:
+def alpha_interval(per_question_counts: list, raters: int,
+                   confidence: float = 0.95) -> AgreementEstimate:
     """Krippendorff's alpha from per-question label counts (each (units, k)), with interval."""
     mats = np.stack([coincidences(c) for c in per_question_counts]) if per_question_counts else np.zeros((0, 2, 2))
     units = int(sum(np.asarray(c).shape[0] for c in per_question_counts))
     return _interval("krippendorff_alpha", ALPHA_METHOD, mats, alpha_from_coincidences, units,
-                     raters, confidence, n_boot, seed)
+                     raters, confidence)
 
 
 def rank_correlation(x, y) -> tuple[float | None, int]:
