@@ -171,5 +171,5 @@ def test_decision_commands_report_every_suite(suites_out, tmp_path):
     board = run(misalign_eval_cmd("leaderboard", str(suites_out), "--rate", "lie_rate", "--out",
                                   str(tmp_path / "b")), env=env)
     assert board.returncode == 0, board.stderr[-3000:]
-    assert "## Leaderboard: em_deception_do_not_lie" in board.stdout
+    assert "## Leaderboard (lie_rate): em_deception_do_not_lie" in board.stdout
     assert "ranking on lie_rate; left out: em_broad, em_core" in board.stderr

@@ -189,7 +189,8 @@ def compare_groups_command(args) -> int:
     if len({r.directory.resolve() for r in runs_a + runs_b}) != len(labels):
         raise InputError(f"compare: groups {name_a} and {name_b} share a run directory")
     aligned = align_runs(runs_a + runs_b, labels, args.allow_judge_change)
-    definition = common_definition(aligned)
+    definitions = sorted({f"{t.rate_name}: {t.definition}" for t in aligned})
+    definition = common_definition(aligned) if len(definitions) == 1 else "; ".join(definitions)
     a_idx = list(range(len(runs_a)))
     b_idx = list(range(len(runs_a), len(labels)))
     rows = compare_groups(aligned, a_idx, b_idx, args.confidence, args.scope)

@@ -1,4 +1,4 @@
-"""Two runs on the same questions: their rates and the paired difference b - a."""
+"""Two runs on the same questions: their rates and the difference b - a."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from misalign_eval.stats import DifferenceInterval, difference_interval
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """Run a and run b on one task (or all tasks pooled) and their paired difference b - a."""
+    """Run a and run b on one task (or tasks pooled) and the difference of their rates b - a."""
 
     task: str
     a: Summary
@@ -65,14 +65,15 @@ def compare_groups(aligned: list[AlignedTask], runs_a: list[int], runs_b: list[i
     def runs(task_counts, indices):
         return [list(task_counts[i]) for i in indices]
 
-    sets = [(t.task, t.rate_name, runs(t.counts, runs_a), runs(t.counts, runs_b)) for t in aligned]
+    sets = [(t.task, t.rate_name, runs(t.counts, runs_a), runs(t.counts, runs_b),
+             list(t.family_keys) if t.families else None) for t in aligned]
     rates = by_rate(aligned)
     for same in rates:
         if len(same) > 1:
             name = OVERALL if len(rates) == 1 else f"all {same[0].rate_name} tasks"
             sets.append((name, same[0].rate_name, [pooled(same, i) for i in runs_a],
-                         [pooled(same, i) for i in runs_b]))
-    return [ComparisonRow(name, summarize_group(name, ca, confidence, scope),
-                          summarize_group(name, cb, confidence, scope),
-                          group_difference(ca, cb, confidence, scope), rate)
-            for name, rate, ca, cb in sets]
+                         [pooled(same, i) for i in runs_b], pooled_families(same)))
+    return [ComparisonRow(name, summarize_group(name, ca, confidence, scope, fam, rate),
+                          summarize_group(name, cb, confidence, scope, fam, rate),
+                          group_difference(ca, cb, confidence, scope, fam), rate)
+            for name, rate, ca, cb, fam in sets]

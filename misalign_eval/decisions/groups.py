@@ -24,14 +24,15 @@ def count_arrays(runs: list[list[QuestionCounts]]) -> tuple[np.ndarray, np.ndarr
 
 
 def summarize_group(label: str, runs: list[list[QuestionCounts]], confidence: float = 0.95,
-                    scope: str = "questions", families: list | None = None) -> Summary:
+                    scope: str = "questions", families: list | None = None,
+                    rate_name: str = "misalignment_rate") -> Summary:
     """The group's pooled rate with its seed-group interval, and every count summed over runs."""
     if len(runs) == 1:
-        return summarize(label, runs[0], confidence, scope, families)
+        return summarize(label, runs[0], confidence, scope, families, rate_name)
     k, n = count_arrays(runs)
     rate = group_rate_interval(k, n, confidence=confidence, scope=scope)
     totals = {f: sum(getattr(c, f) for counts in runs for c in counts) for f in COUNT_FIELDS}
-    return Summary(label, rate, len(runs[0]), **totals)
+    return Summary(label, rate, len(runs[0]), **totals, rate_name=rate_name)
 
 
 def group_difference(runs_a: list[list[QuestionCounts]], runs_b: list[list[QuestionCounts]],

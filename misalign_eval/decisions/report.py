@@ -175,8 +175,10 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
     (aligned tasks, run labels) also leaderboard_questions.png, question by model."""
     conf = f"{100 * confidence:g}%"
     records = [_leaderboard_record(i, r) for i, r in enumerate(rows, 1)]
-    caption = (f"Points: misalignment rate per model, answers of {', '.join(tasks)} pooled; "
-               f"whiskers: {conf} intervals with questions as clusters. Rate: {definition}.")
+    rate = rows[0].summary.rate_name if rows else "misalignment_rate"
+    claim = interval_note(rows[0].summary.rate if rows else None, False)
+    caption = (f"Points: {rate} per model, answers of {', '.join(tasks)} pooled; "
+               f"whiskers: {conf} intervals {claim}. Rate: {definition}.")
     with staged_directory(out_dir) as stage:
         (stage / "leaderboard.md").write_text(markdown + "\n", "utf-8")
         _write_csv(stage / "leaderboard.csv", records)
@@ -187,14 +189,15 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
                             [r.summary.rate.estimate for r in rows],
                             [r.summary.rate.low for r in rows],
                             [r.summary.rate.high for r in rows],
-                            "Misalignment rate by model", caption, stage / "leaderboard.png")
+                            f"{rate} by model", caption, stage / "leaderboard.png",
+                            axis=(f"{rate} (%)", "model"))
         figures = [_figure(chart, caption)]
         if heatmap is not None:
             from misalign_eval.decisions.heatmap import leaderboard_heatmap
 
             figures.append(_figure(*leaderboard_heatmap(*heatmap, [r.label for r in rows],
                                                         stage / "leaderboard_questions.png")))
-        headers = ["#", "model", f"misalignment rate [{conf} CI]", "misaligned / n",
+        headers = ["#", "model", f"{rate} [{conf} CI]", "k / n",
                    "coherent (of scored)", "possible ranks", f"minus best [{conf} CI]",
                    "Holm p", "differs from best"]
         body = [[rec["position"], r.label, rate_with_interval(r.summary.rate.estimate,
@@ -204,13 +207,13 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
                  difference_with_interval(r.vs_best), p_value(r.holm_p),
                  rec["significant_vs_best"]] for rec, r in zip(records, rows)]
         page = _page("misalign-eval leaderboard", [
-            "<h1>Misalignment leaderboard</h1>",
+            f"<h1>Leaderboard: {html.escape(rate)}</h1>",
             f"<p>Tasks: {html.escape(', '.join(tasks))}. Rate: {html.escape(definition)}.</p>",
             _html_table(headers, body), *figures,
-            f"<p>Possible ranks: 1 + models whose {conf} interval lies wholly below, to N - "
-            "models whose interval lies wholly above. 'Minus best' is the paired difference "
-            "to the least misaligned model with questions as clusters; p-values are "
-            "Holm-adjusted over all comparisons with the best.</p>"])
+            f"<p>Intervals: {conf}, {html.escape(claim)}. Possible ranks: 1 + models whose "
+            "interval lies wholly below, to N - models whose interval lies wholly above. "
+            "'Minus best' is the difference to the lowest rate (same scope as the intervals); "
+            "p-values are Holm-adjusted over all comparisons with the best.</p>"])
         (stage / "leaderboard.html").write_text(page, "utf-8")
         names = sorted(p.name for p in stage.iterdir())
     return [Path(out_dir) / n for n in names]
@@ -219,7 +222,7 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
 def _leaderboard_record(position: int, r: LeaderboardRow) -> dict:
     s, d = r.summary, r.vs_best
     return {"position": position, "model": r.label, "directory": r.directory,
-            "misalignment_rate": s.rate.estimate, "ci_low": s.rate.low,
+            "rate_name": s.rate_name, "misalignment_rate": s.rate.estimate, "ci_low": s.rate.low,
             "ci_high": s.rate.high, "confidence": s.rate.confidence, "scope": s.rate.scope,
             "n_misaligned": s.n_misaligned, "n_eligible": s.n_eligible,
             "n_answers": s.n_answers, "n_questions": s.n_questions,

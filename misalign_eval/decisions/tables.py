@@ -224,7 +224,7 @@ def compare_markdown(rows, label_a: str, label_b: str, definition: str, confiden
           p_value(getattr(r.difference, "p_value", None)), str(r.difference.n_questions)] for r in rows])
     method = rows[0].difference.method if rows else ""
     return "\n".join([
-        "## Paired comparison: B - A", "", f"- A: {label_a}", f"- B: {label_b}", "", table, "",
+        "## Comparison: B - A", "", f"- A: {label_a}", f"- B: {label_b}", "", table, "",
         f"- rate: {definition}",
         f"- rates: {conf} intervals, {interval_note(rows[0].a.rate if rows else None, False)}",
         f"- B - A: {method}; positive means B's rate is higher",
@@ -247,12 +247,13 @@ def leaderboard_markdown(rows, tasks: list[str], definition: str, confidence: fl
                      rate_with_interval(s.rate.estimate, s.rate.low, s.rate.high),
                      f"{s.n_misaligned} / {s.n_eligible}", str(s.n_questions),
                      share_of(s.n_coherent, s.n_scored), ranks, vs, p_value(r.holm_p), sig])
+    rate = rows[0].summary.rate_name if rows else "misalignment_rate"
     table = markdown_table(
-        ["#", "model", f"misalignment rate [{conf} CI]", "misaligned / n", "questions",
+        ["#", "model", f"{rate} [{conf} CI]", "k / n", "questions",
          "coherent (of scored)", "possible ranks", f"minus best [{conf} CI]", "Holm p",
          f"differs from best (alpha {alpha:g})"], body)
     return "\n".join([
-        f"## Leaderboard: {', '.join(tasks)}", "", table, "",
+        f"## Leaderboard ({rate}): {', '.join(tasks)}", "", table, "",
         f"- rate: {definition}",
         f"- intervals: {conf}, "
         f"{interval_note(rows[0].summary.rate if rows else None, False)}; answers of all "

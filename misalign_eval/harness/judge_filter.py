@@ -71,6 +71,6 @@ class JudgeFilter(Filter):
             return None  # generate-only: lm-eval's --log_samples file is the product
         kept = keep_answers(self.task_name, docs, resps, [q.question for q in questions],
                             self.settings)
-        log.info("%s: %d answers kept in %s before judging; if this run stops, grade them with "
-                 "`%s`", self.task_name, sum(map(len, resps)), kept.path, kept.command)
+        log.info("%s: %d answers kept before judging in %s", self.task_name,
+                 sum(map(len, resps)), kept.where())
         return kept

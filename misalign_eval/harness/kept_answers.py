@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -32,9 +33,11 @@ FOLDER = "unjudged"
 @dataclass(frozen=True)
 class KeptAnswers:
     path: Path
-    command: str  # the `misalign-eval judge` command that grades them
+    command: str | None  # the `misalign-eval judge` command that grades them, if one can
 
     def where(self) -> str:
+        if self.command is None:  # category suites: `misalign-eval judge` cannot grade them yet
+            return f"{self.path} (re-run the task to grade them: `misalign-eval judge` grades alignment suites)"
         return f"{self.path}: grade them with `{self.command}`"
 
 
@@ -102,9 +105,12 @@ def _write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def judge_command(path: Path, settings: TaskSettings) -> str:
-    """The command that grades the kept file as this task would have."""
-    flags = [f"--out {path.with_name(path.stem + '_judged.jsonl')}"]
+def judge_command(path: Path, settings: TaskSettings) -> str | None:
+    """The command that grades the kept file as this task would have (shell-quoted); None
+    for the category suites, which ``misalign-eval judge`` does not grade."""
+    if settings.judging == "category":
+        return None
+    flags = [f"--out {shlex.quote(str(path.with_name(path.stem + '_judged.jsonl')))}"]
     defaults = TaskSettings.model_fields
     for flag, field in (("--alignment-rubric", "alignment_rubric"),
                         ("--coherence-rubric", "coherence_rubric"), ("--definition", "definition"),
@@ -112,5 +118,5 @@ def judge_command(path: Path, settings: TaskSettings) -> str:
                         ("--coherent-threshold", "coherent_threshold")):
         value = getattr(settings, field, None)
         if field in defaults and value != defaults[field].default:
-            flags.append(f"{flag} {value}")
-    return f"misalign-eval judge {path} {' '.join(flags)}"
+            flags.append(f"{flag} {shlex.quote(str(value))}")
+    return f"misalign-eval judge {shlex.quote(str(path))} {' '.join(flags)}"

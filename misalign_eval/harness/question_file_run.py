@@ -89,9 +89,16 @@ def cache_key(imported: ImportedQuestions, name: str) -> str:
     kinds included), options, template location, version."""
     parts = [imported.source_sha256, imported.judges_sha256, imported.samples_per_paraphrase,
              name, str(imported.source_file), str(imported.judges_file),
-             [r.identity for r in imported.rubrics], repr(imported.options),
+             [r.identity for r in imported.rubrics], _options_key(imported.options),
              str(tasks_dir() / TEMPLATE_FILE), __version__]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _options_key(options) -> list:
+    """The import options in a canonical form (a frozenset's repr order varies per process)."""
+    return [sorted((m, list(labels)) for m, labels in options.labels.items()),
+            sorted(options.score_metrics), str(options.grader), options.category,
+            options.high_score_threshold, options.verdict_threshold]
 
 
 def import_for_run(ours: argparse.Namespace) -> Path:

@@ -84,7 +84,8 @@ class JudgeUsage:
         if cost is not None:
             text += (f"\nestimated judge cost {cost:.4f} at {price[0]:g} per million prompt and "
                      f"{price[1]:g} per million completion tokens"
-                     + (" (batch lines at half price)" if self.batch_lines else ""))
+                     + (" (batch lines at half price, as OpenAI's Batch API bills them)"
+                        if self.batch_lines else ""))
         else:
             text += " (--price-per-mtok IN,OUT turns them into a cost)"
         return text

@@ -49,7 +49,8 @@ MOVER_PAIRED_METHOD = ("paired by question, question mean over questions rated i
                        "MOVER for dependent estimates (Newcombe 1998 method 10; Zou & Donner "
                        "2008) of the two runs' population rate limits (cluster score interval, "
                        "clusters: {unit}), correlation of the two question means")
-# The method string of the earlier population difference (johnson_paired), kept for callers.
+# The method string of the earlier population difference (johnson_paired), which the
+# benchmark still prints as a diagnostic next to the MOVER method.
 PAIRED_POPULATION_METHOD = ("paired question-rate differences, question mean; Johnson (1978) "
                             "skewness-corrected t on {unit} totals (CR1 variance; C-1 df reduced for "
                             "kurtosis, Box 1953)")

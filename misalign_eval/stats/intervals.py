@@ -220,10 +220,5 @@ def rate_interval(successes, eligible, *, confidence: float = 0.95, scope: str =
                         warning=skew_warning(need, clusters, unit))
 
 
-def normal_quantile(confidence: float, sided: str = "two") -> float:
-    """Normal quantile of one limit: two-sided (1+c)/2, one-sided c."""
-    return float(stats.norm.ppf(0.5 + confidence / 2 if sided == "two" else confidence))
-
-
 __all__ = ["RateInterval", "rate_interval", "stratified_wilson", "population_score",
            "population_refusal", "effective_n", "wilson_bounds", "family_index", "check_counts"]
