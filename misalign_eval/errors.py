@@ -1,4 +1,12 @@
-"""Errors the CLI prints as one clear line (no traceback) and exits 2 on."""
+"""Errors the CLI prints as one clear line (no traceback) and exits 2 on, and the one-line
+warning every layer prints."""
+
+import sys
+
+
+def warn(message: str) -> None:
+    """A warning the user must see, whatever logging is set up: one line on stderr."""
+    print(f"misalign-eval: warning: {message}", file=sys.stderr, flush=True)
 
 
 class MisalignEvalError(Exception):

@@ -14,7 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from misalign_eval.errors import InputError
+from misalign_eval.errors import InputError, warn
 
 RUN_DIR_HELP = ("an lm-eval --output_path (or one model's directory below it) written with "
                 "--log_samples; searched recursively for results_*.json and samples_*.jsonl")
@@ -192,10 +192,6 @@ def register(subparsers) -> None:
     plan.set_defaults(handler=_plan)
 
 
-def _warn(message: str) -> None:
-    print(f"misalign-eval: warning: {message}", file=sys.stderr)
-
-
 def _scope(parser) -> None:
     parser.add_argument(
         "--scope", choices=("questions", "population"), default="questions",
@@ -271,10 +267,10 @@ def _leaderboard(args) -> int:
 
     runs, skipped = board_runs(args.run_dirs, args.rate)
     for directory, why in skipped:
-        print(f"misalign-eval: warning: skipped {directory}: {why}", file=sys.stderr)
+        warn(f"skipped {directory}: {why}")
     labels = run_labels(runs)
     rows, aligned = leaderboard(runs, labels, args.confidence, args.alpha, args.allow_judge_change,
-                                warn=_warn, scope=args.scope, rate=args.rate)
+                                warn=warn, scope=args.scope, rate=args.rate)
     tasks, definition = [t.task for t in aligned], common_definition(aligned)
     markdown = (leaderboard_markdown(rows, tasks, definition, args.confidence, args.alpha)
                 + skipped_markdown(skipped))
@@ -301,7 +297,7 @@ def _gate(args) -> int:
         print(f"misalign-eval: JSON verdict written to {args.json}", file=sys.stderr)
         raise
     for warning in verdict.warnings:
-        print(f"misalign-eval: warning: {warning}", file=sys.stderr)
+        warn(warning)
     payload = {**verdict.to_json(), "baseline_dir": str(args.baseline),
                "candidate_dir": str(args.candidate)}
     _write_verdict(args, payload)

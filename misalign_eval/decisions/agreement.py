@@ -11,7 +11,6 @@ of every agreement interval.
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -20,6 +19,7 @@ import numpy as np
 
 from misalign_eval.decisions.summary import OVERALL
 from misalign_eval.errors import InputError
+from misalign_eval.errors import warn as stderr_warn  # the parameter ``warn`` shadows it
 from misalign_eval.runs.judged_answers import (
     JudgedAnswer, MatchedAnswers, judged_answers, match_answers, run_label,
 )
@@ -93,7 +93,7 @@ class AgreementReport:
 def build_agreement(runs: list[ModelRun], confidence: float = 0.95,
                     warn=None) -> AgreementReport:
     """Match the runs' answers and compute every agreement figure per task and overall."""
-    warn = warn or (lambda m: print(f"misalign-eval: warning: {m}", file=sys.stderr))
+    warn = warn or stderr_warn
     labels = [run_label(r, runs) for r in runs]
     shared = sorted(set.intersection(*(set(r.tasks) for r in runs)))
     for label, run in zip(labels, runs):

@@ -12,7 +12,7 @@ import sys
 from contextlib import contextmanager
 from functools import cache
 
-from misalign_eval.errors import InputError
+from misalign_eval.errors import InputError, warn
 from misalign_eval.harness.catalog import catalog_names, catalog_text, closest_task
 from misalign_eval.harness.question_file_run import imported_task_names, prepare_question_file_run
 from misalign_eval.judging.preflight import preflight_once
@@ -22,11 +22,6 @@ from misalign_eval.harness.subject_key import withhold_key_from_subject
 from misalign_eval.resources import tasks_dir
 from misalign_eval.harness.settings import TaskSettings
 
-
-
-def warn(message: str) -> None:
-    """A warning the user must see at the start of a run, whatever logging is set up."""
-    print(f"misalign-eval: warning: {message}", file=sys.stderr, flush=True)
 
 
 # What lm-eval's own `--tasks list` spellings ask for; `lm_eval ls tasks` lists its tasks.

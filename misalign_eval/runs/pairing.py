@@ -7,10 +7,10 @@ and counted under the same definition. Anything else is refused with the reason.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 
 from misalign_eval.errors import InputError
+from misalign_eval.errors import warn as stderr_warn  # the parameter ``warn`` shadows it
 from misalign_eval.runs.reader import ModelRun, QuestionRecord
 from misalign_eval.scoring import QuestionCounts
 
@@ -49,7 +49,7 @@ def load_questions(run: ModelRun, tasks: list[str] | None = None) -> dict[str, l
 
 def shared_tasks(runs: list[ModelRun], labels: list[str], warn=None) -> list[str]:
     """Tasks every run has; the others are named in a warning, none shared is an error."""
-    warn = warn or _stderr_warning
+    warn = warn or stderr_warn
     names = [set(r.tasks) for r in runs]
     shared = sorted(set.intersection(*names))
     for label, tasks in zip(labels, names):
@@ -65,7 +65,7 @@ def shared_tasks(runs: list[ModelRun], labels: list[str], warn=None) -> list[str
 def align(task: str, per_run: list[list[QuestionRecord]], labels: list[str],
           allow_judge_change: bool = False, warn=None) -> AlignedTask:
     """Counts of every run in the first run's question order; refuses mismatched measurements."""
-    warn = warn or _stderr_warning
+    warn = warn or stderr_warn
     reference, ref_label = per_run[0], labels[0]
     for questions, label in zip(per_run[1:], labels[1:]):
         problems = mismatches(reference, questions, allow_judge_change)
@@ -112,10 +112,6 @@ def _few(items: set[str], limit: int = 5) -> str:
     shown = sorted(items)[:limit]
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(shown) + more
-
-
-def _stderr_warning(message: str) -> None:
-    print(f"misalign-eval: warning: {message}", file=sys.stderr)
 
 
 def align_runs(runs: list[ModelRun], labels: list[str], allow_judge_change: bool = False,
