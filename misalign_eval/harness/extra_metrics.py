@@ -13,13 +13,7 @@ read statistic ``X``.
 
 from __future__ import annotations
 
-from misalign_eval.stats import rate_interval
-
-
-def interval(successes: list[float], trials: list[float]):
-    """The one place the interval method of these statistics is chosen: the rate on these
-    questions (stats.rate_interval, questions scope), as for every rate of harness.metrics."""
-    return rate_interval(successes, trials)
+from misalign_eval.harness.metrics import scoped_rate
 
 
 def _statistic(items: list[dict], suffix: str = ""):
@@ -30,7 +24,9 @@ def _statistic(items: list[dict], suffix: str = ""):
         target = merged.setdefault(item["probe_id"], [0.0, 0.0])  # wordings of one probe merge
         target[0] += successes
         target[1] += trials
-    return interval([k for k, _ in merged.values()], [n for _, n in merged.values()])
+    # The interval every rate of harness.metrics has (questions scope; no families).
+    return scoped_rate([k for k, _ in merged.values()], [n for _, n in merged.values()], [],
+                       "questions")
 
 
 def _scaled(value: float | None, factor: float) -> float | None:
