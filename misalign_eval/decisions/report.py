@@ -19,7 +19,7 @@ from misalign_eval.decisions.category_report import LabelShare, category_charts,
 from misalign_eval.decisions.leaderboard import LeaderboardRow
 from misalign_eval.decisions.summary import OVERALL, Summary, question_interval, scope_words, summarize
 from misalign_eval.decisions.outputs import staged_directory
-from misalign_eval.runs.pairing import load_questions
+from misalign_eval.runs.pairing import align_loaded, by_rate, load_questions, pooled, pooled_families
 from misalign_eval.decisions.plots import model_chart, question_chart
 from misalign_eval.runs.reader import ModelRun
 from misalign_eval.scoring import QuestionCounts
@@ -79,12 +79,12 @@ class RunReport:
 def build_report(run: ModelRun, confidence: float = 0.95, scope: str = "questions") -> RunReport:
     """Per task and per question, recomputed from the judged answers in the samples files."""
     per_task = load_questions(run)
+    aligned = align_loaded([run], [per_task], list(per_task), [run.model_name])
     summaries, rows, definitions, judges, notes, shares = [], [], {}, set(), [], []
-    clusters = {task: _population_clusters(run.tasks[task].config, qs) for task, qs in per_task.items()}
-    rate_names = {task: run.tasks[task].rate_name for task in per_task}
+    for t in aligned:
+        summaries.append(summarize(t.task, list(t.counts[0]), confidence, scope,
+                                   list(t.family_keys), t.rate_name))
     for task, questions in per_task.items():
-        summaries.append(summarize(task, [q.counts for q in questions], confidence, scope,
-                                   [key for _, key in clusters[task]], rate_names[task]))
         shares += label_shares(task, questions, confidence)
         definitions[task] = questions[0].definition
         for q in questions:
@@ -98,36 +98,18 @@ def build_report(run: ModelRun, confidence: float = 0.95, scope: str = "question
                   # only where categories group questions (em_core's are one per probe)
                   if 1 < len({q.category for q in questions}) < len(questions)
                   for category in sorted({q.category for q in questions})]
-    groups: dict[tuple, list[str]] = {}
-    for task in per_task:
-        groups.setdefault((rate_names[task], definitions[task]), []).append(task)
-    for (rate, _), tasks in groups.items():
-        if len(tasks) < 2:
+    groups = by_rate(aligned)
+    for same in groups:
+        if len(same) < 2:
             continue
-        # One question per probe, whichever tasks asked it (see runs.pairing.pooled).
-        keyed = [(identity, q.counts, family) for task in tasks
-                 for q, (identity, family) in zip(per_task[task], clusters[task])]
-        everything = QuestionCounts.merged((identity, c) for identity, c, _ in keyed)
-        first_family: dict = {}
-        for identity, _, family in keyed:
-            first_family.setdefault(identity, family)
-        label = OVERALL if len(groups) == 1 else f"all {rate} tasks"
-        summaries.append(summarize(label, everything, confidence, scope,
-                                   list(first_family.values()), rate))
-    if len({d for r, d in groups if r == "misalignment_rate"}) > 1:
+        # One question per probe, whichever tasks asked it (runs.pairing.pooled).
+        label = OVERALL if len(groups) == 1 else f"all {same[0].rate_name} tasks"
+        summaries.append(summarize(label, pooled(same, 0), confidence, scope,
+                                   pooled_families(same), same[0].rate_name))
+    if len({g[0].definition for g in groups if g[0].rate_name == "misalignment_rate"}) > 1:
         notes.append("alignment tasks use different definitions of the rate: no overall rate")
     return RunReport(run.model_name, str(run.directory), confidence, summaries, rows,
                      definitions, " ; ".join(sorted(judges)), notes, categories, shares)
-
-
-def _population_clusters(config: dict, questions) -> list[tuple[tuple, tuple]]:
-    """(question identity, population-scope cluster) per question: a probe is one question
-    whichever tasks asked it; its cluster is its family when the task declares families."""
-    probe_set = lambda q: q.probe_set_sha256 or q.probe_set  # noqa: E731
-    families = bool((config.get("metadata") or {}).get("families"))
-    return [((probe_set(q), q.probe_id),
-             (probe_set(q), "family", q.category) if families else (probe_set(q), q.probe_id))
-            for q in questions]
 
 
 # ------------------------------------------------------------------------------- writers

@@ -119,6 +119,14 @@ def align_runs(runs: list[ModelRun], labels: list[str], allow_judge_change: bool
     """Shared tasks of ``runs``, each checked and aligned by question (first run's order)."""
     tasks = shared_tasks(runs, labels, warn)
     loaded = [load_questions(run, tasks) for run in runs]
+    return align_loaded(runs, loaded, tasks, labels, allow_judge_change, warn)
+
+
+def align_loaded(runs: list[ModelRun], loaded: list[dict[str, list[QuestionRecord]]],
+                 tasks: list[str], labels: list[str], allow_judge_change: bool = False,
+                 warn=None) -> list[AlignedTask]:
+    """``align_runs`` on questions already read (``load_questions`` per run), with each
+    task's families and rate name from the first run's recorded config."""
     aligned = [align(task, [q[task] for q in loaded], labels, allow_judge_change, warn)
                for task in tasks]
     return [replace(_with_families(t, runs[0].tasks[t.task].config, loaded[0][t.task]),
