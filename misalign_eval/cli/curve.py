@@ -177,7 +177,7 @@ def compare_groups_command(args) -> int:
     from misalign_eval.decisions.compare import compare_groups
     from misalign_eval.decisions.outputs import write_file_atomically
     from misalign_eval.decisions.tables import compare_markdown
-    from misalign_eval.runs.pairing import align_runs, common_definition
+    from misalign_eval.runs.pairing import align_runs, definitions_text
 
     if args.run_a is not None or args.run_b is not None or len(args.group or []) != 2:
         raise InputError("compare: give either RUN_A RUN_B, or exactly two --group NAME=DIR "
@@ -189,8 +189,7 @@ def compare_groups_command(args) -> int:
     if len({r.directory.resolve() for r in runs_a + runs_b}) != len(labels):
         raise InputError(f"compare: groups {name_a} and {name_b} share a run directory")
     aligned = align_runs(runs_a + runs_b, labels, args.allow_judge_change)
-    definitions = sorted({f"{t.rate_name}: {t.definition}" for t in aligned})
-    definition = common_definition(aligned) if len(definitions) == 1 else "; ".join(definitions)
+    definition = definitions_text(aligned)
     a_idx = list(range(len(runs_a)))
     b_idx = list(range(len(runs_a), len(labels)))
     rows = compare_groups(aligned, a_idx, b_idx, args.confidence, args.scope)

@@ -234,7 +234,7 @@ def _report(args) -> int:
 
 def _compare(args) -> int:
     from misalign_eval.decisions.compare import compare_pair
-    from misalign_eval.runs.pairing import align_runs, common_definition
+    from misalign_eval.runs.pairing import align_runs, definitions_text
     from misalign_eval.decisions.outputs import write_file_atomically
     from misalign_eval.runs.reader import load_single_run
     from misalign_eval.decisions.tables import compare_markdown
@@ -248,8 +248,7 @@ def _compare(args) -> int:
     aligned = align_runs(runs, [f"RUN_A ({args.run_a})", f"RUN_B ({args.run_b})"],
                          args.allow_judge_change)
     rows = compare_pair(aligned, 0, 1, args.confidence, args.scope)
-    definitions = sorted({f"{t.rate_name}: {t.definition}" for t in aligned})
-    definition = common_definition(aligned) if len(definitions) == 1 else "; ".join(definitions)
+    definition = definitions_text(aligned)
     print(compare_markdown(rows, labels[0], labels[1], definition, args.confidence))
     if args.json:
         payload = {"a": labels[0], "b": labels[1], "definition": definition,

@@ -151,6 +151,13 @@ def by_rate(aligned: list[AlignedTask]) -> list[list[AlignedTask]]:
     return [groups[key] for key in sorted(groups)]
 
 
+def definitions_text(aligned: list[AlignedTask]) -> str:
+    """The definition the tasks share, or each rate's definition ("rate: definition; ...")
+    when they measure different rates: what a comparison says it compared."""
+    definitions = sorted({f"{t.rate_name}: {t.definition}" for t in aligned})
+    return common_definition(aligned) if len(definitions) == 1 else "; ".join(definitions)
+
+
 def common_definition(aligned: list[AlignedTask]) -> str:
     """The one definition of the rate all tasks share; pooling different ones means nothing."""
     definitions = {t.definition for t in aligned}
