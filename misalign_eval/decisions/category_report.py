@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from misalign_eval.decisions.plots import model_chart
+from misalign_eval.decisions.plots import rates_chart
 from misalign_eval.runs.reader import QuestionRecord
 from misalign_eval.stats import RateInterval, rate_interval
 
@@ -66,8 +66,7 @@ def category_charts(report, stage: Path) -> list[tuple[str, str]]:
         name = f"conditions_{rate}.png"
         caption = (f"Points: {rate} per task with {conf} intervals on each task's questions. "
                    f"Rate: {report.definitions[summaries[0].label]}.")
-        model_chart([s.label for s in summaries], [s.rate.estimate for s in summaries],
-                    [s.rate.low for s in summaries], [s.rate.high for s in summaries],
+        rates_chart([s.label for s in summaries], [s.rate for s in summaries],
                     f"{rate} by condition ({report.model})", caption, stage / name,
                     axis=(f"{rate} (%)", "task"))
         charts.append((name, caption))
@@ -77,8 +76,7 @@ def category_charts(report, stage: Path) -> list[tuple[str, str]]:
         name = f"labels_{task}.png"
         caption = (f"Points: share of each label the judge gave in {task}, over the answers it "
                    f"labelled ({shares[0].rate.n}), with {conf} intervals on these questions.")
-        model_chart([s.label for s in shares], [s.rate.estimate for s in shares],
-                    [s.rate.low for s in shares], [s.rate.high for s in shares],
+        rates_chart([s.label for s in shares], [s.rate for s in shares],
                     f"Labels: {task} ({report.model})", caption, stage / name,
                     axis=("share of labelled answers (%)", "label"))
         charts.append((name, caption))

@@ -100,3 +100,10 @@ def model_chart(labels: list[str], estimates, lows, highs, title: str, caption: 
     right = max([100 * h for h in highs if h is not None] + [1.0]) * 1.08
     ax.set_xlim(-0.03 * right, right)  # a rate of 0 is a point, not part of the axis line
     return _finish(fig, ax, title, caption, path)
+
+
+def rates_chart(labels: list[str], rates, title: str, caption: str, path: Path,
+                axis: tuple[str, str] = ("misalignment rate (%)", "model")) -> Path:
+    """``model_chart`` of rate results (anything with estimate, low and high)."""
+    return model_chart(labels, [r.estimate for r in rates], [r.low for r in rates],
+                       [r.high for r in rates], title, caption, path, axis)

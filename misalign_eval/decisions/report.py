@@ -20,7 +20,7 @@ from misalign_eval.decisions.leaderboard import LeaderboardRow
 from misalign_eval.decisions.summary import OVERALL, Summary, question_interval, scope_words, summarize
 from misalign_eval.decisions.outputs import staged_directory
 from misalign_eval.runs.pairing import align_loaded, by_rate, load_questions, pooled, pooled_families
-from misalign_eval.decisions.plots import model_chart, question_chart
+from misalign_eval.decisions.plots import question_chart, rates_chart
 from misalign_eval.runs.reader import ModelRun
 from misalign_eval.scoring import QuestionCounts
 from misalign_eval.decisions.tables import (
@@ -167,12 +167,9 @@ def write_leaderboard(rows: list[LeaderboardRow], markdown: str, tasks: list[str
         (stage / "leaderboard.json").write_text(json.dumps(
             {"tool": f"misalign-eval {__version__}", "tasks": tasks, "definition": definition,
              "confidence": confidence, "rows": [r.to_json() for r in rows]}, indent=2), "utf-8")
-        chart = model_chart([f"{r.label} (n={r.summary.n_eligible})" for r in rows],
-                            [r.summary.rate.estimate for r in rows],
-                            [r.summary.rate.low for r in rows],
-                            [r.summary.rate.high for r in rows],
-                            f"{rate} by model", caption, stage / "leaderboard.png",
-                            axis=(f"{rate} (%)", "model"))
+        chart = rates_chart([f"{r.label} (n={r.summary.n_eligible})" for r in rows],
+                            [r.summary.rate for r in rows], f"{rate} by model", caption,
+                            stage / "leaderboard.png", axis=(f"{rate} (%)", "model"))
         figures = [_figure(chart, caption)]
         if heatmap is not None:
             from misalign_eval.decisions.heatmap import leaderboard_heatmap
