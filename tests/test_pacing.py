@@ -79,7 +79,7 @@ def test_announced_request_limit_is_honoured():
         judge = grade(sim, 150, seed=1)
         assert sim.limiter.rejected <= 3  # of 300 calls
     assert judge.usage.rate_limited == sim.limiter.rejected
-    assert judge.calls_made == 300
+    assert judge.usage.calls_made == 300
     assert judge.pacer.buckets["requests"].rate == pytest.approx(100, rel=0.1)
 
 
@@ -101,5 +101,5 @@ def test_without_headers_the_rate_is_learned_from_429s():
         judge = grade(sim, 250, seed=3)
         rejected = sim.limiter.rejected
     assert rejected == judge.usage.rate_limited > 0  # it had to find the limit
-    assert rejected < 0.1 * judge.calls_made       # and did not keep bouncing off it
+    assert rejected < 0.1 * judge.usage.calls_made       # and did not keep bouncing off it
     assert judge.pacer.learned.rate == pytest.approx(100, rel=0.2)

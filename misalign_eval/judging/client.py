@@ -124,14 +124,6 @@ class Judge:
         self.rate_limit_cuts = 0
         self.pacer = Pacer()  # kept across grade() calls: later batches start at the known pace
 
-    @property
-    def calls_made(self) -> int:
-        return self.usage.calls_made
-
-    @property
-    def cache_hits(self) -> int:
-        return self.usage.calls_cached
-
     def _request(self, rubric: Rubric, question: str, answer: str,
                  reference: str | None) -> tuple[dict, bool]:
         """The exact request body for one rubric call, and whether the answer was cut."""

@@ -91,14 +91,6 @@ class EnsembleJudge:
             total.merge(judge.usage)
         return total
 
-    @property
-    def calls_made(self) -> int:
-        return self.usage.calls_made
-
-    @property
-    def cache_hits(self) -> int:
-        return self.usage.calls_cached
-
     async def grade(self, items: list[tuple], progress: bool = True, bar=None) -> list[EnsembleOutcomes]:
         """Outcomes per item in input order: the combined ones, each member's alongside.
         The members grade concurrently, each with its own pool and pacing."""

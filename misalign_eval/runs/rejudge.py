@@ -49,14 +49,6 @@ class RejudgeSummary:
     usage: JudgeUsage = field(default_factory=JudgeUsage)
     batch: BatchTally | None = None
 
-    @property
-    def calls_made(self) -> int:
-        return self.usage.calls_made
-
-    @property
-    def cache_hits(self) -> int:
-        return self.usage.calls_cached
-
 
 def task_of(path: Path) -> str:
     """lm-eval names samples files samples_<task>_<timestamp>.jsonl."""
