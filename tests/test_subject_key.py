@@ -28,3 +28,37 @@ def test_misalign_eval_run_withholds_the_openai_key_and_lm_eval_warns(tmp_path):
     assert "OPENAI_API_KEY is set and lm-eval's local-chat-completions sends it to the subject " \
            "at 127.0.0.1" in plain.stderr
     assert KEY not in plain.stderr + plain.stdout
+
+
+@pytest.mark.parametrize("model, model_args, receives", [
+    ("local-chat-completions", "model=m,base_url=http://10.0.0.5:8000/v1/chat/completions", "10.0.0.5"),
+    ("openai-chat-completions", "model=m,base_url=https://api.together.xyz/v1/chat/completions",
+     "api.together.xyz"),
+    ("openai-completions", "model=m,base_url=http://127.0.0.1:9/v1/completions", "127.0.0.1"),
+    ("openai-chat-completions", "model=gpt-4o-mini", None),  # lm-eval's default: OpenAI itself
+    ("openai-chat-completions", "model=m,base_url=https://api.openai.com/v1/chat/completions", None),
+    ("openai-chat-completions", "model=m,base_url=https://api.openai.com.evil.example/v1", "api.openai.com.evil.example"),
+    ("hf", "pretrained=gpt2", None),
+])
+def test_which_subject_hosts_would_receive_the_key(model, model_args, receives):
+    from misalign_eval.harness.subject_key import subject_host_receiving_key
+    argv = ["--model", model, "--model_args", model_args, "--tasks", "em_core"]
+    assert subject_host_receiving_key(argv, {"OPENAI_API_KEY": KEY}) == receives
+    assert subject_host_receiving_key(argv, {}) is None
+
+
+def test_run_refuses_an_openai_model_pointed_at_another_host(tmp_path):
+    # openai-chat-completions cannot start without the key, so `run` cannot withhold it: it
+    # refuses before any request, naming the model to use instead, and never echoes the key.
+    with SimulatedEndpoint(SimSettings()) as sim:
+        env = sim_judge_env(sim, OPENAI_API_KEY=KEY, MISALIGN_JUDGE_CACHE="off")
+        args = subject_args(sim, tmp_path / "a", 1)
+        args[args.index("local-chat-completions")] = "openai-chat-completions"
+        result = run(misalign_eval_cmd("run", *args), env=env)
+        assert sim.counters.subject_calls == 0
+        assert not any(KEY in header for header in sim.counters.subject_authorization)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "--model openai-chat-completions would send OPENAI_API_KEY to the subject at " \
+           "127.0.0.1" in result.stderr
+    assert "use --model local-chat-completions" in result.stderr
+    assert "Traceback" not in result.stderr and KEY not in result.stderr + result.stdout

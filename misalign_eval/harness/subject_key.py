@@ -1,9 +1,11 @@
 """Keep OPENAI_API_KEY away from a subject server that is not OpenAI.
 
 lm-eval's ``local-completions`` and ``local-chat-completions`` send ``OPENAI_API_KEY`` as the
-bearer token to whatever ``base_url`` the model args name. With the key set for an OpenAI
-judge (as the README suggests), a local or third-party subject server would receive it.
-``misalign-eval run`` withholds it from lm-eval (the judge keeps it); a plain ``lm_eval`` run
+bearer token to whatever ``base_url`` the model args name; ``openai-completions`` and
+``openai-chat-completions`` do too when ``base_url`` is given (their default is OpenAI). With
+the key set for an OpenAI judge (as the README suggests), a local or third-party subject server
+would receive it. ``misalign-eval run`` withholds it from the local models (the judge keeps
+it) and refuses the openai ones, which cannot start without a key; a plain ``lm_eval`` run
 gets a warning from the task.
 """
 
@@ -15,27 +17,38 @@ import os
 import sys
 from urllib.parse import urlparse
 
+from misalign_eval.errors import InputError
 from misalign_eval.harness.lm_eval_args import option_value
 from misalign_eval.judging.config import ENV_API_KEY, JudgeConfig
 
 log = logging.getLogger("misalign_eval")
 
 LOCAL_API_MODELS = ("local-completions", "local-chat-completions")
+# Their base_url defaults to OpenAI's; they raise at start-up when OPENAI_API_KEY is unset.
+OPENAI_API_MODELS = {"openai-completions": "local-completions",
+                     "openai-chat-completions": "local-chat-completions"}
 OPENAI_HOST = "api.openai.com"
+
+
+def _is_openai(host: str) -> bool:
+    return host == OPENAI_HOST or host.endswith("." + OPENAI_HOST)
 
 
 def subject_host_receiving_key(argv: list[str], environ=os.environ) -> str | None:
     """The subject's host if lm-eval would send OPENAI_API_KEY to a host that is not OpenAI."""
-    if not environ.get("OPENAI_API_KEY") or option_value(argv, "--model") not in LOCAL_API_MODELS:
+    model = option_value(argv, "--model")
+    if not environ.get("OPENAI_API_KEY") or model not in (*LOCAL_API_MODELS, *OPENAI_API_MODELS):
         return None
     model_args = option_value(argv, "--model_args") or ""
     base_url = next((part.split("=", 1)[1] for part in model_args.split(",")
-                     if part.strip().startswith("base_url=")), "")
+                     if part.strip().startswith("base_url=")), None)
+    if base_url is None and model in OPENAI_API_MODELS:
+        return None  # lm-eval's default base_url: OpenAI itself
     try:
-        host = urlparse(base_url.strip()).hostname or ""
+        host = urlparse((base_url or "").strip()).hostname or ""
     except ValueError:
         host = ""
-    return None if host.endswith(OPENAI_HOST) else (host or "the subject server")
+    return None if _is_openai(host) else (host or "the subject server")
 
 
 def withhold_key_from_subject(argv: list[str]) -> None:
@@ -44,6 +57,13 @@ def withhold_key_from_subject(argv: list[str]) -> None:
     host = subject_host_receiving_key(argv)
     if host is None:
         return
+    model = option_value(argv, "--model")
+    if model in OPENAI_API_MODELS:
+        raise InputError(
+            f"--model {model} would send OPENAI_API_KEY to the subject at {host}, which is not "
+            f"{OPENAI_HOST}; for another server use --model {OPENAI_API_MODELS[model]} with the "
+            f"same --model_args (misalign-eval run keeps OPENAI_API_KEY from it; set the "
+            f"subject's own key in its own way), or drop base_url to evaluate an OpenAI model")
     key = os.environ.pop("OPENAI_API_KEY")
     if JudgeConfig.from_env(dict(os.environ, OPENAI_API_KEY=key)).is_openai:
         os.environ.setdefault(ENV_API_KEY, key)
