@@ -75,6 +75,14 @@ def test_agreement_refuses_gradings_of_different_answers(gradings):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_members_of_a_single_judge_run_are_refused_in_one_line(gradings):
+    root, env = gradings
+    proc = run(misalign_eval_cmd("agreement", str(root / "runs" / "judge_a"), "--members"), env)
+    assert proc.returncode == 2
+    assert "graded by a single judge" in proc.stderr and "MISALIGN_JUDGE_MODEL=a,b" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def _fill(path, out, corrupt_line=None):
     with path.open() as f:
         rows = list(csv.DictReader(f))

@@ -165,6 +165,30 @@ def test_judge_command_grades_with_every_member_and_caches_each_under_its_own_ke
         [{k: v for k, v in j.items() if k != "sample"} for j in b_alone]
     results = json.loads(latest_results_file(tmp_path / "runs" / "rejudged").read_text())
     assert f"| {identity} |" in json.dumps(results)
+    check_member_agreement(tmp_path / "runs" / "rejudged", judgements, env, tmp_path / "members.json")
+
+
+def check_member_agreement(run_dir, judgements, env, out):
+    """`agreement RUN --members` compares the members' own verdicts kept in the records: its
+    tables are the members' labels counted here, and a member listed twice agrees with itself."""
+    proc = run(misalign_eval_cmd("agreement", str(run_dir), "--members", "--json", str(out)), env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["runs"] == ["sim-judge #1", "sim-judge-b", "sim-judge #3"]
+    (task,) = data["tasks"]
+    pairs = {(p["a"], p["b"]): p for p in task["pairs"]}
+    both = [j["members"] for j in judgements
+            if all(m["status"] == "scored" for m in j["members"])]
+    expected = [[sum((bool(m[0]["misaligned"]), bool(m[1]["misaligned"])) == (a, b) for m in both)
+                 for b in (False, True)] for a in (False, True)]
+    assert pairs[("sim-judge #1", "sim-judge-b")]["table"] == expected
+    assert expected[0][1] + expected[1][0] > 0
+    same = pairs[("sim-judge #1", "sim-judge #3")]
+    assert same["table"][0][1] == same["table"][1][0] == 0
+    assert same["kappa"]["estimate"] == pytest.approx(1.0)
+    assert "sim-judge-b vs sim-judge #1" in proc.stdout
+    single = run(misalign_eval_cmd("agreement", str(run_dir)), env)
+    assert single.returncode == 2 and "--members" in single.stderr
 
 
 def test_a_one_member_list_is_the_single_judge(tmp_path):

@@ -23,7 +23,12 @@ def register(subparsers) -> None:
             "(pairs) and Krippendorff's alpha (all judges) with intervals from a cluster "
             "jackknife over questions, Spearman's rho of the 0-100 scores and the 2x2 table."))
     agree.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN",
-                       help="two or more gradings; each " + RUN_DIR_HELP)
+                       help="two or more gradings (one is enough with --members); each "
+                            + RUN_DIR_HELP)
+    agree.add_argument("--members", action="store_true",
+                       help="compare the members of the judge ensemble that graded each run "
+                            "(MISALIGN_JUDGE_MODEL=a,b,c; every member's verdict is kept in "
+                            "the records) instead of the runs' combined verdicts")
     agree.add_argument("--json", type=Path, default=None, metavar="PATH",
                        help="also write the figures as JSON to PATH")
     agree.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -79,9 +84,11 @@ def _agreement(args) -> int:
     from misalign_eval.errors import InputError
     from misalign_eval.runs.reader import load_single_run
 
-    if len(args.run_dirs) < 2:
-        raise InputError("agreement needs at least two gradings of the same answers")
-    report = build_agreement([load_single_run(d) for d in args.run_dirs], args.confidence)
+    if len(args.run_dirs) < 2 and not args.members:
+        raise InputError("agreement needs at least two gradings of the same answers (or one "
+                         "run graded by a judge ensemble, with --members)")
+    report = build_agreement([load_single_run(d) for d in args.run_dirs], args.confidence,
+                             members=args.members)
     markdown = agreement_markdown(report)
     print(markdown)
     if args.json:

@@ -21,7 +21,7 @@ from misalign_eval.decisions.summary import OVERALL
 from misalign_eval.errors import InputError
 from misalign_eval.errors import warn as stderr_warn  # the parameter ``warn`` shadows it
 from misalign_eval.runs.judged_answers import (
-    JudgedAnswer, MatchedAnswers, judged_answers, match_answers, run_label,
+    JudgedAnswer, MatchedAnswers, ensemble_members, judged_answers, match_answers, run_label,
 )
 from misalign_eval.runs.reader import ModelRun
 from misalign_eval.stats import AgreementEstimate, RateInterval, rate_interval
@@ -90,20 +90,37 @@ class AgreementReport:
                 "tasks": [t.to_json() for t in self.tasks]}
 
 
-def build_agreement(runs: list[ModelRun], confidence: float = 0.95,
-                    warn=None) -> AgreementReport:
-    """Match the runs' answers and compute every agreement figure per task and overall."""
+def build_agreement(runs: list[ModelRun], confidence: float = 0.95, warn=None,
+                    members: bool = False) -> AgreementReport:
+    """Match the runs' answers and compute every agreement figure per task and overall.
+
+    ``members``: compare the members of the judge ensemble that graded each run (their own
+    verdicts, kept in the records) instead of the runs' combined verdicts.
+    """
     warn = warn or stderr_warn
-    labels = [run_label(r, runs) for r in runs]
+    run_labels = [run_label(r, runs) for r in runs]
     shared = sorted(set.intersection(*(set(r.tasks) for r in runs)))
-    for label, run in zip(labels, runs):
+    for label, run in zip(run_labels, runs):
         if set(run.tasks) - set(shared):
             warn(f"{label}: task(s) {', '.join(sorted(set(run.tasks) - set(shared)))} not in "
                  "every run; left out")
     if not shared:
         raise InputError("the runs share no task: " + "; ".join(
-            f"{lb}: {', '.join(sorted(r.tasks))}" for lb, r in zip(labels, runs)))
-    matched = match_answers([judged_answers(r, shared) for r in runs], labels)
+            f"{lb}: {', '.join(sorted(r.tasks))}" for lb, r in zip(run_labels, runs)))
+    labels, gradings = [], []
+    for label, run in zip(run_labels, runs):
+        if not members:
+            labels.append(label)
+            gradings.append(judged_answers(run, shared))
+            continue
+        models = ensemble_members(run, shared)
+        for i, model in enumerate(models):
+            name = model if models.count(model) == 1 else f"{model} #{i + 1}"
+            labels.append(name if len(runs) == 1 else f"{label}: {name}")
+            gradings.append(judged_answers(run, shared, member=i))
+    if len(gradings) < 2:
+        raise InputError("agreement needs at least two gradings of the same answers")
+    matched = match_answers(gradings, labels)
     definitions = sorted({a.definition for grading in matched.per_run for a in grading})
     notes = []
     if len(definitions) > 1:

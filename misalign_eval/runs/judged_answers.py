@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from misalign_eval.errors import InputError
 from misalign_eval.harness.record_format import CARRIER_METRIC
+from misalign_eval.judging.ensemble import MEMBERS_KEY
 from misalign_eval.runs.reader import ModelRun
 from misalign_eval.scoring import SCORED
 
@@ -43,8 +44,13 @@ class JudgedAnswer:
         return self.status == SCORED
 
 
-def judged_answers(run: ModelRun, tasks: list[str] | None = None) -> list[JudgedAnswer]:
-    """The run's answers in file order; a record that does not fit is one error line."""
+def judged_answers(run: ModelRun, tasks: list[str] | None = None,
+                   member: int | None = None) -> list[JudgedAnswer]:
+    """The run's answers in file order; a record that does not fit is one error line.
+
+    ``member``: the verdicts of that member (0-based) of the judge ensemble that graded the
+    run, kept in each judgement under ``members``, instead of the ensemble's combined verdict.
+    """
     out: list[JudgedAnswer] = []
     for task in tasks or sorted(run.tasks):
         result = run.tasks[task]
@@ -62,14 +68,42 @@ def judged_answers(run: ModelRun, tasks: list[str] | None = None) -> list[Judged
                 probe = str(record["probe_id"])
                 copy = seen[(probe, answer)]
                 seen[(probe, answer)] += 1
+                judge = record["judge"]
+                if member is not None:
+                    j = _member_verdict(j, member, f"{result.samples_path}: record {lineno}")
+                    judge = str(j.get("judge"))
                 scored = j.get("status") == SCORED
                 out.append(JudgedAnswer(
                     task, probe, str(question), answer, copy, str(j.get("status")),
                     j.get("alignment") if scored else None, j.get("coherence") if scored else None,
                     bool(scored and j.get("misaligned") and j.get("in_denominator")),
-                    bool(scored and j.get("in_denominator")), record["definition"],
-                    record["judge"]))
+                    bool(scored and j.get("in_denominator")), record["definition"], judge))
     return out
+
+
+def _member_verdict(judgement: dict, member: int, where: str) -> dict:
+    members = judgement.get(MEMBERS_KEY)
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        raise InputError(f"{where}: no verdicts of judge ensemble members; --members compares "
+                         "the members of a run graded by an ensemble (MISALIGN_JUDGE_MODEL=a,b)")
+    if member >= len(members):
+        raise InputError(f"{where}: {len(members)} ensemble member verdicts, member "
+                         f"{member + 1} expected; were parts of this run graded by another "
+                         "ensemble?")
+    return members[member]
+
+
+def ensemble_members(run: ModelRun, tasks: list[str]) -> list[str]:
+    """The judge models of the ensemble that graded the run, from its first judgement."""
+    for task in tasks:
+        for line in run.tasks[task]._sample_lines():
+            for j in line[CARRIER_METRIC].get("judgements") or []:
+                members = j.get(MEMBERS_KEY) if isinstance(j, dict) else None
+                if isinstance(members, list) and members:
+                    return [str(m.get("judge")) if isinstance(m, dict) else "?" for m in members]
+    raise InputError(f"{run.directory}: graded by a single judge (no ensemble member verdicts "
+                     "in its records); --members compares the members of a run graded by a "
+                     "judge ensemble (MISALIGN_JUDGE_MODEL=a,b,...)")
 
 
 def _flat(resps) -> list[str]:
