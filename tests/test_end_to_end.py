@@ -135,7 +135,9 @@ def test_judge_command_refuses_judge_off_and_a_directory_as_output(sim, tmp_path
     deception.write_text(samples.read_text())
     category = run(misalign_eval_cmd("judge", str(deception), "--out", str(tmp_path / "d.jsonl")),
                    env=sim_judge_env(sim))
-    assert category.returncode == 2 and "re-judging category suites is not supported" in category.stderr
+    # A category suite is graded with its correctness rubric, which needs the doc's reference.
+    assert category.returncode == 2 and f"{deception}:1: doc has no 'reference'" in category.stderr
+    assert "Traceback" not in category.stderr and not (tmp_path / "d.jsonl").exists()
     bad = tmp_path / "samples_bad_x.jsonl"
     bad.write_text('{"doc_id": 0, "doc": {"question": "Q?"}, "resps": [["A."]]}\n{"doc_id": 1,\n')
     broken = run(misalign_eval_cmd("judge", str(bad), "--out", str(tmp_path / "b.jsonl")), env=sim_judge_env(sim))

@@ -33,11 +33,11 @@ FOLDER = "unjudged"
 @dataclass(frozen=True)
 class KeptAnswers:
     path: Path
-    command: str | None  # the `misalign-eval judge` command that grades them, if one can
+    command: str | None  # the `misalign-eval judge` command that grades them
 
     def where(self) -> str:
-        if self.command is None:  # category suites: `misalign-eval judge` cannot grade them yet
-            return f"{self.path} (re-run the task to grade them: `misalign-eval judge` grades alignment suites)"
+        if self.command is None:
+            return f"{self.path}: grade them with `misalign-eval judge {shlex.quote(str(self.path))}`"
         return f"{self.path}: grade them with `{self.command}`"
 
 
@@ -88,7 +88,7 @@ def keep_answers(task: str, docs: list[dict], resps: list[list[str]], judge_ques
         if failures:
             log.warning("cannot keep the answers in %s; kept them in %s instead",
                         "; ".join(failures), path)
-        return KeptAnswers(path, judge_command(path, settings))
+        return KeptAnswers(path, judge_command(path, settings, task))
     raise OSError(f"cannot keep the generated answers anywhere: {'; '.join(failures)}")
 
 
@@ -105,12 +105,15 @@ def _write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def judge_command(path: Path, settings: TaskSettings) -> str | None:
-    """The command that grades the kept file as this task would have (shell-quoted); None
-    for the category suites, which ``misalign-eval judge`` does not grade."""
-    if settings.judging == "category":
-        return None
+def judge_command(path: Path, settings: TaskSettings, task: str | None = None) -> str:
+    """The command that grades the kept file as this task would have (shell-quoted).
+
+    ``misalign-eval judge`` finds the task in the file name and grades a shipped category
+    suite with its own rubric and rate; flags say only what this run changed."""
     flags = [f"--out {shlex.quote(str(path.with_name(path.stem + '_judged.jsonl')))}"]
+    if settings.judging == "category":
+        flags += _category_flags(settings, task)
+        return f"misalign-eval judge {shlex.quote(str(path))} {' '.join(flags)}"
     defaults = TaskSettings.model_fields
     for flag, field in (("--alignment-rubric", "alignment_rubric"),
                         ("--coherence-rubric", "coherence_rubric"), ("--definition", "definition"),
@@ -120,3 +123,21 @@ def judge_command(path: Path, settings: TaskSettings) -> str | None:
         if field in defaults and value != defaults[field].default:
             flags.append(f"{flag} {shlex.quote(str(value))}")
     return f"misalign-eval judge {shlex.quote(str(path))} {' '.join(flags)}"
+
+
+def _category_flags(settings: TaskSettings, task: str | None) -> list[str]:
+    """--category-rubric/--rate-category/--rate-name where this run's settings differ from
+    the shipped task's (all three for a category task we do not ship)."""
+    from misalign_eval.harness.runner import our_task_configs
+
+    shipped = None
+    try:  # keeping the answers must not fail over a hint: unsure, say every setting
+        metadata = ((our_task_configs([task]).get(task) or {}).get("metadata") or {}) if task else {}
+        if metadata.get("judging") == "category":
+            shipped = TaskSettings.from_metadata(task, metadata)
+    except Exception:  # noqa: BLE001
+        shipped = None
+    return [f"{flag} {shlex.quote(str(getattr(settings, name)))}"
+            for flag, name in (("--category-rubric", "category_rubric"),
+                               ("--rate-category", "rate_category"), ("--rate-name", "rate_name"))
+            if shipped is None or getattr(shipped, name) != getattr(settings, name)]

@@ -7,7 +7,9 @@
   ``common_definition``, ``run_labels``.
 - ``writer.RunWriter``: an lm-eval-style run directory from graded answers.
 - ``rejudge.rejudge`` (``misalign-eval judge``) and ``rejudge_batch.batch_grade``: grade the
-  answers of saved ``samples_*.jsonl`` files or ``answer_tables`` (CSV/JSONL of other tools).
+  answers of saved ``samples_*.jsonl`` files or ``answer_tables`` (CSV/JSONL of other tools),
+  each file as its task would be graded live (``grading_plan.plan_grading``: alignment or
+  category suite).
 - ``import_scores.import_scores``: a run directory from a table's recorded scores.
 - ``judged_answers``: every judged answer of a run, matched across gradings; ``labels``:
   the human-labelling sample and the labels file.

@@ -26,6 +26,7 @@ from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.harness.messages import fill_template
 from misalign_eval.judging.rubrics import Rubric
 from misalign_eval.runs.answer_tables import TableColumns, is_answer_table, table_questions
+from misalign_eval.runs.grading_plan import MISALIGNMENT_RATE, FileGrading, alignment_grading
 from misalign_eval.runs.writer import RunWriter
 from misalign_eval.scoring import Definition, QuestionCounts
 
@@ -41,13 +42,31 @@ class SampleQuestion:
 
 
 @dataclass
+class RateTally:
+    """One rate's inputs: (cluster key, counts) per doc (QuestionCounts.merged turns them into
+    questions), the answers per category of a category suite, and the rate's definition."""
+
+    definition: str
+    categories: tuple[str, ...] = ()  # a category suite's labels, in the rubric's order
+    clusters: list[tuple[tuple, QuestionCounts]] = field(default_factory=list)
+    by_category: Counter = field(default_factory=Counter)
+
+
+@dataclass
 class RejudgeSummary:
-    # (cluster key, counts) per doc; QuestionCounts.merged turns them into questions.
-    tallies: list[tuple[tuple, QuestionCounts]] = field(default_factory=list)
+    # Per rate (misalignment_rate, lie_rate, claims_human): what its figure is computed from.
+    rates: dict[str, RateTally] = field(default_factory=dict)
     answers: int = 0
     errors: Counter = field(default_factory=Counter)
     usage: JudgeUsage = field(default_factory=JudgeUsage)
     batch: BatchTally | None = None
+    rubrics: list[str] = field(default_factory=list)  # identities of every rubric used
+
+    @property
+    def tallies(self) -> list[tuple[tuple, QuestionCounts]]:
+        """The misalignment rate's tallies (alignment suites)."""
+        tally = self.rates.get(MISALIGNMENT_RATE)
+        return tally.clusters if tally else []
 
 
 def task_of(path: Path) -> str:
@@ -69,13 +88,15 @@ def _answers(resps, where: str) -> list[str]:
 
 
 def read_samples(path: Path, question_field: str, user_template: str | None = None,
-                 table_columns: TableColumns | None = None) -> Iterator[SampleQuestion]:
+                 table_columns: TableColumns | None = None,
+                 reference_rubric: str | None = None) -> Iterator[SampleQuestion]:
     """One item per document; later lines for the same doc (other filters) are skipped.
 
     ``user_template``: the task's template around the question (as in em_core_template), so
     the judge sees the question the way the model did. A line's ``judge_question`` (written
     by the judge filter when it keeps a live run's answers) is that question already.
     Every line is untrusted: each problem is one InputError naming the file and line.
+    ``reference_rubric``: a rubric (correctness) that needs each doc's ``reference``.
     """
     if is_answer_table(path):  # CSV/JSONL answers of other tools (runs.answer_tables)
         for source, task, doc_id, doc, answers in table_questions(path, table_columns or TableColumns()):
@@ -106,6 +127,9 @@ def read_samples(path: Path, question_field: str, user_template: str | None = No
                 raise InputError(f"{where}: doc field {name!r} must be a string, not "
                                  f"{type(doc[name]).__name__}")
         answers = _answers(sample.get("resps"), where)
+        if reference_rubric and not doc.get("reference"):
+            raise InputError(f"{where}: doc has no 'reference' (the {reference_rubric} rubric "
+                             "grades each answer against the doc's reference answer)")
         probe_id = str(doc.get("probe_id", doc_id))
         judge_question = sample.get("judge_question")
         text = (judge_question if isinstance(judge_question, str)
@@ -190,9 +214,19 @@ def _batches(items: Iterator[SampleQuestion], max_answers: int) -> Iterator[list
         yield batch
 
 
-def count_answers(paths: list[Path], question_field: str, table_columns=None) -> int:
-    return sum(len(item.question.answers) for path in paths
-               for item in read_samples(path, question_field, table_columns=table_columns))
+def count_answers(paths: list[Path], question_field: str, table_columns=None,
+                  plans: dict[Path, FileGrading] | None = None) -> int:
+    return sum(answer_counts(paths, question_field, table_columns, plans).values())
+
+
+def answer_counts(paths: list[Path], question_field: str, table_columns=None,
+                  plans: dict[Path, FileGrading] | None = None) -> dict[Path, int]:
+    """Answers per file; reading them checks every line (and, with ``plans``, that a
+    correctness rubric's docs carry their reference) before any call is paid for."""
+    return {path: sum(len(item.question.answers) for item in read_samples(
+                path, question_field, table_columns=table_columns,
+                reference_rubric=plans[path].reference_rubric if plans else None))
+            for path in paths}
 
 
 RESUME = "run the same command again once the judge works"
@@ -231,26 +265,43 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
             run: RunWriter | None = None,
             user_templates: dict[Path, str] | None = None,
             table_columns: TableColumns | None = None,
-            total: int | None = None) -> RejudgeSummary:
+            total: int | None = None,
+            plans: dict[Path, FileGrading] | None = None,
+            counts: dict[Path, int] | None = None) -> RejudgeSummary:
     """Judge every answer of ``paths`` and write one record per question to ``out`` (and,
     with ``run``, an lm-eval run directory for the decision commands).
 
+    ``plans`` (``grading_plan.plan_grading``): each file's rubrics, labeler and template, so
+    a category suite is graded with its own rubric and rate; without them every file gets
+    ``rubrics`` under ``definition`` (and its ``user_templates`` entry).
     The output appears only when complete (written to a temporary name, then renamed).
     """
-    if total is None:  # counting validates every line before paying for calls
-        total = count_answers(paths, question_field, table_columns)
+    if plans is None:
+        plans = {path: alignment_grading(rubrics, definition, (user_templates or {}).get(path))
+                 for path in paths}
+    if counts is None:  # counting validates every line before paying for calls
+        counts = answer_counts(paths, question_field, table_columns, plans)
+    calls = sum(counts[path] * len(plans[path].rubrics) for path in paths)
     summary = RejudgeSummary()
     partial = _partial_file(out)  # unique: two runs with the same --out never share one
-    bar = tqdm(total=total * len(rubrics) * len(config.models), desc="Judging", unit="call", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=calls * len(config.models), desc="Judging", unit="call",
+               disable=not progress, dynamic_ncols=True)
     try:
-        with opened_judge(config, rubrics) as judge, _writing(out, partial) as sink:
+        with contextlib.ExitStack() as stack, _writing(out, partial) as sink:
+            judges: dict[tuple, object] = {}  # one judge per set of rubrics
             for path in paths:
-                template = (user_templates or {}).get(path)
-                for batch in _batches(read_samples(path, question_field, template, table_columns),
-                                      batch_answers):
+                plan = plans[path]
+                if plan.key not in judges:
+                    judges[plan.key] = stack.enter_context(opened_judge(config, plan.rubrics))
+                    summary.rubrics += [r for r in plan.key if r not in summary.rubrics]
+                tally = summary.rates.setdefault(plan.rate_name, RateTally(
+                    plan.labeler.describe(), tuple(getattr(plan.labeler, "categories", ()))))
+                items = read_samples(path, question_field, plan.user_template, table_columns,
+                                     plan.reference_rubric)
+                for batch in _batches(items, batch_answers):
                     try:
-                        records = judge_questions(judge, definition, [b.question for b in batch],
+                        records = judge_questions(judges[plan.key], plan.labeler,
+                                                  [b.question for b in batch],
                                                   progress=progress, bar=bar)
                     except JudgeFailure as failure:  # a dead judge, stopped early
                         raise JudgeFailure(f"{failure} {RESUME[0].upper()}{RESUME[1:]}.") from None
@@ -260,15 +311,18 @@ def rejudge(paths: list[Path], out: Path, config: JudgeConfig, rubrics: list[Rub
                                               allow_nan=False) + "\n")
                         if run is not None:
                             run.add(item.task, item.source, item.doc_id, item.doc,
-                                    item.question.answers, record)
-                        summary.tallies.append((item.cluster, QuestionCounts(**record["counts"])))
+                                    item.question.answers, record, plan)
+                        question_counts, by_category = plan.counts(record)
+                        tally.clusters.append((item.cluster, question_counts))
+                        tally.by_category.update(by_category)
                     answers, errors = error_tally(records)
                     summary.answers += answers
                     summary.errors.update(errors)
                     # Stop paying for calls once the judge is clearly broken.
                     if summary.answers >= 200:
                         _check(summary, config)
-            summary.usage.merge(judge.usage)
+            for judge in judges.values():
+                summary.usage.merge(judge.usage)
         _check(summary, config)
         try:
             os.replace(partial, out)
