@@ -19,6 +19,9 @@ Designs (question populations; one cell per design x eligibility x G x m):
 Eligibility: each question keeps Binomial(m, e_q) answers, logit e_q = logit 0.7 + s z_q, z_q
 the question's standardised logit rate (hot questions z = 2), s in {0, +1, -1}: eligibility
 unrelated, positively or negatively related to misalignment. G in {8, 24, 50}, m in {20, 100}.
+Population scope only (questions columns "-", own seeds, counted apart and not in the last
+line): every design but the family ones at G in {100, 200}, to see from how many clusters each
+design is in target.
 
 Questions scope: questions (p_q, n_q) are redrawn in every replicate and the interval is scored
 against theta = sum n_q p_q / sum n_q of that replicate. Population scope: scored against E[p_q]
@@ -33,26 +36,29 @@ questions asked; PASS share should be <= 0.05. Power: candidate = baseline rates
 ``gate_samples_per_question`` for power 0.8 at the design's mean rate (eligible answers per
 question; the table shows sampled answers, planned / 0.7).
 
-Population difference and gate (``differences.mover_paired`` behind ``difference_interval``
-and ``noninferiority`` with scope="population": MOVER for dependent estimates on the two runs'
-population rate limits): designs with >= 28 clusters (light1, heavy1,
+Population difference and gate (``paired_population.paired_score`` behind
+``difference_interval`` and ``noninferiority`` with scope="population": cluster score interval
+of the paired difference): designs with >= 28 clusters (light1, heavy1,
 heavy0.2, conc at G = 50; famwide at G = 84, 28 families), m in {20, 100}, eligibility
 unrelated. The candidate's questions are the baseline's shifted ("add": every rate + margin;
 "logit": one logit shift) so that E[p_c - p_b] = margin over the generating population (10^6
 simulated questions); scored: coverage of the 95% interval, and the population gate's PASS
-share with that true difference as margin (should be <= alpha). The table also prints the
-false pass of ``johnson_paired`` (the skewness-corrected t the product used before; diagnostic
-only, no longer behind any command) on the same replicates.
+share with that true difference as margin (should be <= alpha); power: the PASS share at a
+true difference of 0 (candidate = the baseline's questions and rates, new answers) at the same
+margin and m. The table also prints the false pass of ``johnson_paired`` (a skewness-corrected
+t on the paired differences; diagnostic only, behind no command) on the same replicates. The
+product's method before, MOVER of the two runs' population rate limits, held alpha but covered
+0.964-0.9995 with power down to 0.07 (--quick).
 
 Usage: python benchmarks/ci_coverage.py [--quick | --smoke] [--seed N] [--replicates R]
 Full: 10000 replicates per cell (Monte Carlo SE 0.0022 at 0.95); --quick: 2000 (SE 0.0049);
 --smoke: 60 (for the test suite). Second-to-last line: the population difference's coverage
-range and both gates' false-pass maxima. Last line:
+range, both gates' false-pass maxima and the population gate's smallest power. Last line:
 ``min_coverage=X max_coverage=Y gate_false_pass_max=Z gate_power_min=W``: coverage over the
 in-scope cells only (every questions-scope cell, the non-refused population rate cells and the
 population differences, which are never refused here); gate_false_pass_max over both the
 questions-scope and the population gate; gate_power_min over the questions-scope gate (the
-population gate's power is not simulated).
+population gate's, at a margin not planned for power, is population_gate_power_min).
 """
 
 from __future__ import annotations
@@ -65,7 +71,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, special, stats
 
-from misalign_eval.stats.differences import johnson_paired, mover_paired, noninferiority_upper
+from misalign_eval.stats.differences import johnson_paired, noninferiority_upper
+from misalign_eval.stats.paired_population import paired_score
 from misalign_eval.stats.intervals import (
     MIN_CLUSTERS,
     population_refusal,
@@ -78,6 +85,10 @@ CONFIDENCE = 0.95
 ALPHA = 0.05
 PLANNED_POWER = 0.8
 QUESTIONS = (8, 24, 50)
+# Population scope only: more questions, to measure from how many clusters each design is in
+# target (is a refusal floor on the number of clusters an answer?). Not the "fam" design (its
+# 7 families are refused at any G); not in the last line's summary.
+POPULATION_QUESTIONS = (100, 200)
 SAMPLES = (20, 100)
 ELIGIBILITY = (0, 1, -1)
 FULL_REPLICATES = 10000
@@ -97,7 +108,7 @@ DESIGNS = {
     "conc": dict(kind="conc", base=0.002, sd=0.5),
     "fam": dict(kind="fam", base=0.01, sd=0.5, fsd=1.5),
 }
-# Population difference and gate (johnson_paired): designs with >= 28 clusters. "famwide": 84
+# Population difference and gate (paired_score): designs with >= 28 clusters. "famwide": 84
 # questions in 28 probe families of 3 (family effect sd 1.5, question sd 0.5, base 1%).
 DESIGNS["famwide"] = dict(kind="fam", base=0.01, sd=0.5, fsd=1.5, families=28)
 POP_DIFF_DESIGNS = (("light1", 50, 0.01), ("heavy1", 50, 0.02), ("heavy0.2", 50, 0.01),
@@ -164,19 +175,21 @@ def draw_answers(p, z, samples: int, eligibility: int, rng):
     return rng.binomial(n, p), n
 
 
-def run_cell(cell: Cell, replicates: int, rng) -> dict:
-    """Coverage of both scopes in one cell."""
+def run_cell(cell: Cell, replicates: int, rng, questions_scope: bool = True) -> dict:
+    """Coverage of both scopes in one cell (``questions_scope=False``: population only, the
+    "questions" entry is None)."""
     p, z = draw_questions(cell.design, replicates, cell.questions, rng)
     k, n = draw_answers(p, z, cell.samples, cell.eligibility, rng)
     big_n = n.sum(axis=1)
     theta = (n * p).sum(axis=1) / np.maximum(big_n, 1)
-    _, low, high = stratified_wilson(k, n, CONFIDENCE)
-    ok = big_n > 0
-    hit = (low <= theta) & (theta <= high)
     out = {"theta_mean": float(theta.mean()), "events": float(k.sum(axis=1).mean()),
-           "zero_share": float(np.mean(k.sum(axis=1) == 0)),
-           "questions": (float(hit[ok].mean()), float(np.mean((theta > high)[ok])),
-                         float(np.mean((theta < low)[ok])), int(ok.sum()))}
+           "zero_share": float(np.mean(k.sum(axis=1) == 0)), "questions": None}
+    if questions_scope:
+        _, low, high = stratified_wilson(k, n, CONFIDENCE)
+        ok = big_n > 0
+        hit = (low <= theta) & (theta <= high)
+        out["questions"] = (float(hit[ok].mean()), float(np.mean((theta > high)[ok])),
+                            float(np.mean((theta < low)[ok])), int(ok.sum()))
     truth = population_truth(cell.design)
     fam = families_of(cell.design, cell.questions)
     needed, available = population_refusal(k, n, fam)
@@ -252,23 +265,31 @@ def logit_shift_for(design: str, target: float) -> float:
 def run_population_difference(design: str, questions: int, samples: int, margin: float,
                               pattern: str, replicates: int, rng) -> dict:
     """Population scope, paired: coverage of E[p_c - p_b] at a true difference of ``margin``
-    (two-sided 95%), and the population gate's PASS share there (should be <= alpha)."""
+    (two-sided 95%), the population gate's PASS share there (should be <= alpha), and its PASS
+    share at a true difference of 0 (power: the candidate answers the baseline's questions at
+    the baseline's rates, new answers)."""
     delta = margin if pattern == "add" else logit_shift_for(design, margin)
     truth = population_difference_truth(design, delta, pattern)
     p_b, z = draw_questions(design, replicates, questions, rng)
     k_b, n_b = draw_answers(p_b, z, samples, 0, rng)
     k_c, n_c = draw_answers(_candidate(p_b, delta, pattern), z, samples, 0, rng)
     fam = families_of(design, questions)
-    _, low, high, clusters = mover_paired(k_b, n_b, k_c, n_c, fam, CONFIDENCE)
+    _, low, high, clusters = paired_score(k_b, n_b, k_c, n_c, fam, CONFIDENCE)
     ok = clusters >= MIN_CLUSTERS
-    _, _, upper, _ = mover_paired(k_b, n_b, k_c, n_c, fam, 1 - ALPHA, sided="one", ends="high")
+    _, _, upper, _ = paired_score(k_b, n_b, k_c, n_c, fam, 1 - ALPHA, sided="one", ends="high")
     _, _, j_upper, _ = johnson_paired(k_b, n_b, k_c, n_c, fam, 1 - ALPHA, sided="one")
+    # Power: drawn after the rest, so the other columns keep their replicates.
+    k_0, n_0 = draw_answers(p_b, z, samples, 0, rng)
+    _, _, upper_0, clusters_0 = paired_score(k_b, n_b, k_0, n_0, fam, 1 - ALPHA, sided="one",
+                                             ends="high")
+    ok_0 = clusters_0 >= MIN_CLUSTERS
     hit = (low <= truth) & (truth <= high)
     return {"truth": truth, "coverage": float(hit[ok].mean()),
             "miss_hi": float(np.mean((truth > high)[ok])),
             "miss_lo": float(np.mean((truth < low)[ok])), "used": int(ok.sum()),
             "false_pass": float(np.mean((upper <= truth)[ok])),
-            "johnson_false_pass": float(np.mean((j_upper <= truth)[ok]))}
+            "johnson_false_pass": float(np.mean((j_upper <= truth)[ok])),
+            "power": float(np.mean((upper_0 <= margin)[ok_0]))}
 
 
 def _fmt(x, width=5):
@@ -307,20 +328,29 @@ def main(argv: list[str] | None = None) -> int:
               f"{'population':>10} {'±SE':>5} {'miss hi/lo':>11} {'warn':>5}")
     print(header)
     print("-" * len(header))
-    q_cov, p_cov, failing = [], [], []
-    for cell, seed in zip(cells, seeds):
-        res = run_cell(cell, reps, np.random.default_rng(seed))
-        cov, hi, lo, used = res["questions"]
-        se = np.sqrt(cov * (1 - cov) / used)
-        q_cov.append(cov)
+    q_cov, p_cov, big_cov, failing = [], [], [], []
+    # Population-only cells at more questions: their own seeds, so the other tables keep theirs.
+    big_cells = [Cell(d, e, g, m) for g in POPULATION_QUESTIONS for d in DESIGNS
+                 if DESIGNS[d]["kind"] != "fam" for e in ELIGIBILITY for m in SAMPLES]
+    big_seeds = np.random.SeedSequence([args.seed, 1]).spawn(len(big_cells))
+    for cell, seed, big in ([(c, s, False) for c, s in zip(cells, seeds)]
+                            + [(c, s, True) for c, s in zip(big_cells, big_seeds)]):
+        res = run_cell(cell, reps, np.random.default_rng(seed), questions_scope=not big)
         flag = ""
-        if not TARGET[0] <= cov <= TARGET[1]:
-            flag, _ = "  <- questions outside target", failing.append(("questions", cell, cov))
+        if big:
+            qtxt = f"{'-':>9} {'-':>5} {'-':>11}"
+        else:
+            cov, hi, lo, used = res["questions"]
+            se = np.sqrt(cov * (1 - cov) / used)
+            q_cov.append(cov)
+            if not TARGET[0] <= cov <= TARGET[1]:
+                flag, _ = "  <- questions outside target", failing.append(("questions", cell, cov))
+            qtxt = f"{cov:>9.3f} {se:>5.3f} {hi:>5.3f}/{lo:.3f}"
         pop = res["population"]
         if pop is not None:
             pcov, phi, plo, pused = pop
             pse = np.sqrt(pcov * (1 - pcov) / pused)
-            p_cov.append(pcov)
+            (big_cov if big else p_cov).append(pcov)
             if not TARGET[0] <= pcov <= TARGET[1]:
                 flag += "  <- population outside target"
                 failing.append(("population", cell, pcov))
@@ -328,13 +358,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             ptxt = f"{'-':>10} {'-':>5} {'-':>11} {'-':>5}"
         print(f"{cell.design:>8} {cell.eligibility:>+4d} {cell.questions:>3} {cell.samples:>4} "
-              f"{res['events']:>7.1f} {res['zero_share']:>5.2f} | {cov:>9.3f} {se:>5.3f} "
-              f"{hi:>5.3f}/{lo:.3f} | {res['truth']:>7.4f} {res['refused']:>7.2f} {ptxt}{flag}",
-              flush=True)
+              f"{res['events']:>7.1f} {res['zero_share']:>5.2f} | {qtxt} | "
+              f"{res['truth']:>7.4f} {res['refused']:>7.2f} {ptxt}{flag}", flush=True)
     print(f"target per cell {TARGET[0]}-{TARGET[1]}: questions scope "
           f"{sum(TARGET[0] <= c <= TARGET[1] for c in q_cov)}/{len(q_cov)} cells in target; "
           f"population scope (non-refused cells) "
-          f"{sum(TARGET[0] <= c <= TARGET[1] for c in p_cov)}/{len(p_cov)}")
+          f"{sum(TARGET[0] <= c <= TARGET[1] for c in p_cov)}/{len(p_cov)}; population only at "
+          f"G = {'/'.join(map(str, POPULATION_QUESTIONS))} (not in the last line) "
+          f"{sum(TARGET[0] <= c <= TARGET[1] for c in big_cov)}/{len(big_cov)}")
     print()
     print(f"Gate (questions scope, alpha {ALPHA}): false pass at true difference = margin "
           f"(should be <= {ALPHA} + MC error {np.sqrt(ALPHA * (1 - ALPHA) / reps):.4f}), and "
@@ -365,22 +396,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{design:>8} {margin:>6.3f} {g:>3} | {fp['logit', 20]:>12.3f} /{fp['logit', 100]:>6.3f}"
               f"     {fp['add', 20]:>5.3f} /{fp['add', 100]:>5.3f} | {ptxt}{flag}", flush=True)
     print()
-    print(f"Population scope, paired difference and gate (mover_paired: MOVER for dependent "
-          f"estimates on the two runs' population rate limits; eligibility unrelated): "
-          f"candidate = baseline questions shifted ('add': every rate + margin; 'logit': one "
-          f"logit shift) so that E[p_c - p_b] = margin; coverage of the 95% interval, and the "
-          f"population gate's PASS share at alpha {ALPHA} (should be <= {ALPHA} + MC error). "
-          f"johnson: false pass of the previous method (johnson_paired), diagnostic only.")
+    print(f"Population scope, paired difference and gate (paired_score: cluster score interval "
+          f"of the paired difference; eligibility unrelated): candidate = baseline questions "
+          f"shifted ('add': every rate + margin; 'logit': one logit shift) so that E[p_c - p_b] "
+          f"= margin; coverage of the 95% interval, and the population gate's PASS share at "
+          f"alpha {ALPHA} (should be <= {ALPHA} + MC error). power: its PASS share at a true "
+          f"difference of 0, same margin and m. johnson: false pass of johnson_paired (skewness-"
+          f"corrected t), diagnostic only.")
     dheader = (f"{'design':>8} {'G':>3} {'m':>4} {'shift':>5} {'margin':>6} | {'coverage':>8} "
-               f"{'±SE':>5} {'miss hi/lo':>11} | {'gate false pass':>15} {'johnson':>7}")
+               f"{'±SE':>5} {'miss hi/lo':>11} | {'gate false pass':>15} {'power':>6} "
+               f"{'johnson':>7}")
     print(dheader)
     print("-" * len(dheader))
-    d_cov, pop_false_pass = [], []
+    d_cov, pop_false_pass, pop_power = [], [], []
     for (design, g, margin, m, pat), seed in zip(pop_diffs, seeds[len(cells) + len(gates):]):
         res = run_population_difference(design, g, m, margin, pat, reps,
                                         np.random.default_rng(seed))
         d_cov.append(res["coverage"])
         pop_false_pass.append(res["false_pass"])
+        pop_power.append(res["power"])
         se = np.sqrt(res["coverage"] * (1 - res["coverage"]) / res["used"])
         flag = "" if TARGET[0] <= res["coverage"] <= TARGET[1] else "  <- outside target"
         if res["false_pass"] > ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / reps):
@@ -390,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                             res["coverage"]))
         print(f"{design:>8} {g:>3} {m:>4} {pat:>5} {margin:>6.3f} | {res['coverage']:>8.3f} "
               f"{se:>5.3f} {res['miss_hi']:>5.3f}/{res['miss_lo']:.3f} | "
-              f"{res['false_pass']:>15.3f} {res['johnson_false_pass']:>7.3f}{flag}", flush=True)
+              f"{res['false_pass']:>15.3f} {res['power']:>6.3f} "
+              f"{res['johnson_false_pass']:>7.3f}{flag}", flush=True)
     elapsed = time.perf_counter() - started
     print(f"elapsed {elapsed:.1f} s")
     for scope, cell, cov in failing:
@@ -399,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"population_difference_min_coverage={min(d_cov):.4f} "
           f"population_difference_max_coverage={max(d_cov):.4f} "
           f"population_gate_false_pass_max={max(pop_false_pass):.4f} "
+          f"population_gate_power_min={min(pop_power):.4f} "
           f"questions_gate_false_pass_max={max(false_pass):.4f}")
     # In-scope cells only: every questions-scope cell, the non-refused population cells and the
     # population differences; the gate maximum covers both scopes' gates.

@@ -56,6 +56,17 @@ def test_coverage_in_a_loose_band(ci_coverage, design, eligibility, questions, s
         assert 0.90 <= result["population"][0] <= 0.995
 
 
+def test_population_only_cell_at_more_questions(ci_coverage):
+    # The G = 100 / 200 cells score the population scope alone (questions scope not computed).
+    assert min(ci_coverage.POPULATION_QUESTIONS) > max(ci_coverage.QUESTIONS)
+    cell = ci_coverage.Cell("heavy1", 0, 100, 20)
+    result = ci_coverage.run_cell(cell, 400, np.random.default_rng(5), questions_scope=False)
+    assert result["questions"] is None and result["refused"] == 0.0
+    coverage, miss_high, miss_low, used = result["population"]
+    assert used == 400 and miss_high + miss_low == pytest.approx(1 - coverage)
+    assert 0.88 <= coverage <= 0.995
+
+
 def test_simulation_is_reproducible(ci_coverage):
     a = ci_coverage.draw_questions("conc", 50, 8, np.random.default_rng(7))
     b = ci_coverage.draw_questions("conc", 50, 8, np.random.default_rng(7))
@@ -68,6 +79,7 @@ def test_script_prints_replicates_and_the_summary_line(ci_coverage, capsys):
     assert "replicates per cell: 60" in out[0]
     assert re.fullmatch(r"min_coverage=\d\.\d{4} max_coverage=\d\.\d{4} "
                         r"gate_false_pass_max=\d\.\d{4} gate_power_min=\d\.\d{4}", out[-1])
+    assert re.search(r"population_gate_power_min=\d\.\d{4} ", out[-2])
 
 
 def test_population_difference_cell_scores_coverage_and_gate(ci_coverage):
@@ -77,8 +89,11 @@ def test_population_difference_cell_scores_coverage_and_gate(ci_coverage):
     assert res["used"] == 400
     assert res["miss_hi"] + res["miss_lo"] == pytest.approx(1 - res["coverage"])
     assert 0.88 <= res["coverage"] <= 0.995 and res["false_pass"] <= 0.09
-    # The previous method's false pass is printed next to it as a diagnostic.
+    # Johnson's t false pass is printed next to it as a diagnostic.
     assert 0 <= res["johnson_false_pass"] <= 1
+    # Power at a true difference of 0: light1, m = 100 (about 70 eligible answers a question)
+    # and margin 0.01 pass nearly always (0.97 in the benchmark).
+    assert res["false_pass"] < res["power"] <= 1 and res["power"] >= 0.8
     # The logit shift is solved so that the population mean difference is the margin.
     shift = ci_coverage.logit_shift_for("heavy1", 0.02)
     assert ci_coverage.population_difference_truth("heavy1", shift, "logit") == pytest.approx(

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from misalign_eval.stats import (
     difference_interval,
@@ -178,38 +178,57 @@ def test_population_difference_refuses_below_the_floor_and_works_above():
     assert big.estimate == pytest.approx(np.mean((k_b - k_a) / 50))
 
 
-def _pearson(x, y):
-    x, y = np.asarray(x, float) - np.mean(x), np.asarray(y, float) - np.mean(y)
-    return float(np.sum(x * y) / math.sqrt(np.sum(x * x) * np.sum(y * y)))
+def test_population_difference_at_zero_events_solves_the_binomial_score_equation():
+    # By hand: no misaligned answer in either run, 40 questions x 50 answers. No spread, so
+    # V(d0) is the binomial part of the run whose rate rises, x(1-x) B with B = 1/(40*50);
+    # the end x solves x - h = t sqrt(x(1-x) B), h = B/2 (continuity correction), t on 39 df:
+    # (1 + t^2 B) x^2 - (2h + t^2 B) x + h^2 = 0, larger root; the interval is [-x, x].
+    g, n = 40, 50
+    big_b = 1 / (g * n)
+    h = big_b / 2
+    t = stats.t.isf(0.025, g - 1)
+    qa, qb, qc = 1 + t * t * big_b, -(2 * h + t * t * big_b), h * h
+    x = (-qb + math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
+    got = difference_interval([0] * g, [n] * g, [0] * g, [n] * g, scope="population")
+    assert got.estimate == 0 and got.p_value == 1.0
+    assert got.high == pytest.approx(x, rel=1e-7) and got.low == pytest.approx(-x, rel=1e-7)
+    assert 0.002 < x < 0.003  # about t^2 / (G n): a few answers in 2000
 
 
-def test_population_difference_is_mover_of_the_population_rates_with_their_correlation():
-    # By hand: each run's population rate interval (rate_interval), recovered into the paired
-    # difference with r = Pearson correlation of the question rates (question clusters).
-    rng = np.random.default_rng(21)
-    g = 40
-    p = np.clip(rng.beta(0.5, 10, g), 0, 1)
-    n_a, n_b = rng.integers(30, 60, g), rng.integers(30, 60, g)
-    k_a, k_b = rng.binomial(n_a, p), rng.binomial(n_b, np.minimum(p * 1.5, 1))
-    a = rate_interval(k_a, n_a, scope="population")
-    b = rate_interval(k_b, n_b, scope="population")
-    r = _pearson(k_a / n_a, k_b / n_b)
-    d = b.estimate - a.estimate
-    high = d + math.sqrt((b.high - b.estimate) ** 2 + (a.estimate - a.low) ** 2
-                         - 2 * r * (b.high - b.estimate) * (a.estimate - a.low))
-    low = d - math.sqrt((b.estimate - b.low) ** 2 + (a.high - a.estimate) ** 2
-                        - 2 * r * (b.estimate - b.low) * (a.high - a.estimate))
-    got = difference_interval(k_a, n_a, k_b, n_b, scope="population")
-    assert got.estimate == pytest.approx(np.mean(k_b / n_b - k_a / n_a))
-    assert got.low == pytest.approx(low, abs=1e-9) and got.high == pytest.approx(high, abs=1e-9)
-    assert "MOVER" in got.method and got.n_clusters == g
-    # The gate: one-sided 95% bound = the ends of the two-sided 90% rate intervals.
-    a90 = rate_interval(k_a, n_a, scope="population", confidence=0.90)
-    b90 = rate_interval(k_b, n_b, scope="population", confidence=0.90)
-    upper = d + math.sqrt((b90.high - b90.estimate) ** 2 + (a90.estimate - a90.low) ** 2
-                          - 2 * r * (b90.high - b90.estimate) * (a90.estimate - a90.low))
-    at = noninferiority(k_a, n_a, k_b, n_b, margin=upper + 1e-6, scope="population")
-    below = noninferiority(k_a, n_a, k_b, n_b, margin=upper - 1e-6, scope="population")
+def _score_end(p_a, p_b, big_b, h, t, side):
+    """By hand: end (side +1 upper, -1 lower) of b minus a for runs without spread (every
+    question at its run's rate): the rates tested, mu_b - mu_a = d0, move from the estimates
+    in the ratio of their answer variances v = p(1-p) B, B = 1/(G(n-1)) (unbiased for equal
+    n); the end solves |d - d0| - h = t sqrt(V(d0))."""
+    d = p_b - p_a
+    v_a, v_b = p_a * (1 - p_a) * big_b, p_b * (1 - p_b) * big_b
+    w = v_b / (v_a + v_b)
+
+    def gap(d0):
+        mu_b = p_b + w * (d0 - d)
+        mu_a = mu_b - d0
+        return abs(d - d0) - h - t * math.sqrt((mu_a * (1 - mu_a) + mu_b * (1 - mu_b)) * big_b)
+
+    return optimize.brentq(gap, d + side * h, d + side * 0.05, xtol=1e-14)
+
+
+def test_population_difference_without_spread_is_the_paired_binomial_score_interval():
+    g, n = 40, 50
+    k_a, k_b = [1] * g, [4] * g
+    # h: half the lattice step 1/(G n) of the mean (continuity correction).
+    big_b, h, t = 1 / (g * (n - 1)), 1 / (2 * g * n), stats.t.isf(0.025, g - 1)
+    got = difference_interval(k_a, [n] * g, k_b, [n] * g, scope="population")
+    assert got.estimate == pytest.approx(0.06)
+    assert got.high == pytest.approx(_score_end(0.02, 0.08, big_b, h, t, +1), abs=1e-9)
+    assert got.low == pytest.approx(_score_end(0.02, 0.08, big_b, h, t, -1), abs=1e-9)
+    assert "score" in got.method and got.n_clusters == g
+    # Swapping the runs mirrors the interval.
+    swap = difference_interval(k_b, [n] * g, k_a, [n] * g, scope="population")
+    assert (swap.low, swap.high) == pytest.approx((-got.high, -got.low), abs=1e-9)
+    # The gate: one-sided 95% upper bound, t at 0.05 on 39 df.
+    upper = _score_end(0.02, 0.08, big_b, h, stats.t.isf(0.05, g - 1), +1)
+    at = noninferiority(k_a, [n] * g, k_b, [n] * g, margin=upper + 1e-6, scope="population")
+    below = noninferiority(k_a, [n] * g, k_b, [n] * g, margin=upper - 1e-6, scope="population")
     assert at.upper == pytest.approx(upper, abs=1e-9)
     assert at.passes and not below.passes and at.refusal is None
 

@@ -27,6 +27,18 @@ POPULATION_METHOD = ("question-mean rate, cluster score interval (clusters: {uni
 # the lower end lets it shrink only like mu. A single power 1.5 undercovered at logit sd 2
 # (truth above the upper end in 4.7-8.2% of replicates) and overshot the lower tail for
 # concentrated designs (4.0-4.8% below); see benchmarks/ci_coverage.py.
+# Measured and not adopted (30 independent-question cells at G = 50, 2000-4000 replicates; this
+# method: 16-20/30 in 0.94-0.97): profile-likelihood (likelihood-ratio, F(1, C-1) reference)
+# intervals for E[p_q] under a fitted logit-normal (8/30) or beta-binomial (5/30) random-effects
+# model lose coverage where the model is wrong (logit-normal 0.63-0.82 in "conc" at m = 100,
+# beta-binomial 0.84-0.88 at logit sd 2) and where n_q depends on p_q (the likelihood weights
+# questions by n_q: 0.91-0.93); the union of the logit-normal upper end with this upper end at
+# power 1 gives 18/30 (heavy0.2 mostly fixed, light designs 0.97-0.98); a Pearson-dispersion
+# gate on the excess gives 17/30; a binomial part with per-question rates (unbiased sum_q
+# k(n-k)/(n^2(n-1)), or sum_q k/n^2: n_q related to p_q) 22/30 vs 20/30 on the same draws, all
+# light cells in target, but heavy0.2 down to 0.89 (variance moves from the excess, which
+# grows like p0^2, to the binomial part). More questions do not rescue the rule either (no refusal
+# floor): at G = 100 and 200 heavy0.2 stays at 0.93-0.95 and "conc" at 0.96-0.98.
 _UPPER_POWER = 2.0
 _LOWER_POWER = 1.0
 # The kurtosis correction never takes the degrees of freedom below this share of C-1.
