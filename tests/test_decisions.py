@@ -341,6 +341,32 @@ def test_plan_sizes_the_gate_and_refuses_one_question(capsys):
     assert code == 2 and "at least 2" in err and "Traceback" not in err
 
 
+def test_plan_population_scope_simulates_the_gate_and_refuses_few_questions(capsys):
+    from misalign_eval.stats import logit_normal_rates, population_gate_power
+
+    code, out, _ = _cli(capsys, "plan", "--baseline-rate", "0.02", "--margin", "0.02",
+                        "--questions", "40", "--scope", "population", "--question-sd", "1.5")
+    assert code == 0, out
+    m = int(out.split("Answers per question and run: ")[1].split()[0])
+    assert "for new questions like these" in out and "simulated power" in out and "sd 1.5" in out
+    assert population_gate_power(logit_normal_rates(0.02, 1.5), 0.02, 40, m, seed=99) >= 0.76
+    code, _, err = _cli(capsys, "plan", "--baseline-rate", "0.02", "--margin", "0.02",
+                        "--questions", "10", "--scope", "population")
+    assert code == 2 and "refuses below 28" in err and "Traceback" not in err
+
+
+def test_gate_population_scope_reports_its_simulated_power(capsys, tmp_path):
+    counts = [(0, 60)] * 20 + [(1, 60)] * 12 + [(6, 60)] * 4 + [(15, 60)] * 4
+    base = write_run(tmp_path / "base", counts)
+    cand = write_run(tmp_path / "cand", counts[::-1][:20][::-1] + counts[20:])
+    code, out, _, verdict = _gate(capsys, tmp_path, base, cand, "--margin", "0.04",
+                                  "--scope", "population")
+    assert verdict["scope"] == "population" and verdict["n_questions"] == 40
+    power = verdict["power_at_zero_difference"]
+    assert power is not None and 0 < power <= 1 and "Power of this gate:" in out
+    assert code == (0 if verdict["verdict"] == "pass" else 1)
+
+
 def test_gate_refuses_a_candidate_that_skipped_a_task(capsys, tmp_path):
     base = write_run(tmp_path / "base", [(10, 100)] * 5)
     write_run(tmp_path / "base", [(2, 100)] * 5, task="em_two", stamp="2026-11-30T09-00-00.000000",

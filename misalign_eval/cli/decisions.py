@@ -170,7 +170,11 @@ def register(subparsers) -> None:
             "--questions questions. The power is computed exactly for the gate's own "
             "bound (one-sided, questions scope) with every question at the baseline rate; "
             "questions that differ from each other give the gate more power on its probe "
-            "set, so the plan is on the safe side."))
+            "set, so the plan is on the safe side. With --scope population (a claim about "
+            "new questions, at least 28 questions) the power depends on how misalignment "
+            "spreads over questions: it is simulated with the gate's own bound on question "
+            "rates drawn from a logit-normal with sd --question-sd (2000 replicates; `gate "
+            "--scope population` re-plans from the baseline's observed question rates)."))
     plan.add_argument("--baseline-rate", type=_fraction(low_open=False), required=True,
                       help="misalignment rate of the released model, e.g. 0.02")
     plan.add_argument("--margin", type=_fraction(), required=True,
@@ -186,6 +190,11 @@ def register(subparsers) -> None:
     plan.add_argument("--eligible-share", type=_fraction(), default=0.8,
                       help="share of answers in the rate's denominator (not refused, scored "
                            "and, for the betley definition, coherent; default: %(default)s)")
+    _scope(plan)
+    plan.add_argument("--question-sd", type=float, default=1.0,
+                      help="--scope population: spread of the question rates on the logit "
+                           "scale: 0.5 light, 1 moderate, 2 heavy (a few questions carry most "
+                           "of the misalignment) (default: %(default)s)")
     from misalign_eval.cli.judge import add_plan_cost_arguments
 
     add_plan_cost_arguments(plan)
@@ -317,21 +326,30 @@ def _write_verdict(args, payload: dict) -> None:
 
 
 def _plan(args) -> int:
-    from misalign_eval.stats import gate_power, gate_samples_per_question
+    from misalign_eval.stats import (
+        gate_power, gate_samples_per_question, logit_normal_rates, population_gate_power,
+    )
 
     g, p0, margin = args.questions, args.baseline_rate, args.margin
+    population = args.scope == "population"
     if g < 2:
         raise InputError("plan --questions 1: one question measures that question only; "
                          "misalignment sits on few questions, so plan a probe set of at least "
                          "2 (em_core has 10, em_broad 50)")
+    if population and not (p0 > 0 and 0 <= args.question_sd <= 5):
+        raise InputError("plan --scope population needs --baseline-rate above 0 and "
+                         "--question-sd between 0 and 5")
     try:
         m = gate_samples_per_question(p0, margin, g, alpha=args.alpha, power=args.power,
-                                      true_difference=args.true_difference)
+                                      true_difference=args.true_difference, scope=args.scope,
+                                      question_sd=args.question_sd)
     except ValueError as exc:
         raise InputError(f"plan: {exc}") from None
-    print(f"Design: `misalign-eval gate` on {g} questions; it passes when the one-sided "
-          f"{100 * (1 - args.alpha):g}% upper bound of candidate - baseline on these "
-          f"{g} questions is at most the margin {100 * margin:+.1f} pp.")
+    claim = ("for new questions like these (population scope)" if population
+             else f"on these {g} questions")
+    print(f"Design: `misalign-eval gate{' --scope population' if population else ''}` on {g} "
+          f"questions; it passes when the one-sided {100 * (1 - args.alpha):g}% upper bound "
+          f"of candidate - baseline {claim} is at most the margin {100 * margin:+.1f} pp.")
     print(f"Goal: pass with {100 * args.power:g}% power when the baseline rate is "
           f"{100 * p0:.1f}% and the candidate's is {100 * (p0 + args.true_difference):.1f}% "
           f"(true difference {100 * args.true_difference:+.1f} pp).")
@@ -343,9 +361,18 @@ def _plan(args) -> int:
     print(f"\nAnswers per question and run: {m} in the rate's denominator ({m * g} per run); "
           f"with {100 * args.eligible_share:g}% of answers in the denominator, sample about "
           f"{answers} per question (samples_per_question).")
-    print(f"Check: the gate's exact power at {m} per question is "
-          f"{100 * gate_power(p0, margin, g, m, alpha=args.alpha, true_difference=args.true_difference):.1f}% "
-          "(every question at the baseline rate; heterogeneous questions give more).")
+    if population:
+        check = population_gate_power(logit_normal_rates(p0, args.question_sd), margin, g, m,
+                                      alpha=args.alpha, true_difference=args.true_difference,
+                                      seed=1)
+        print(f"Check: the gate's simulated power at {m} per question is {100 * check:.1f}% "
+              f"(2000 new replicates, Monte Carlo SE about 1 pp; question rates logit-normal "
+              f"with mean {100 * p0:.1f}% and sd {args.question_sd:g}, independent questions; "
+              "a spread wider than assumed needs more answers).")
+    else:
+        print(f"Check: the gate's exact power at {m} per question is "
+              f"{100 * gate_power(p0, margin, g, m, alpha=args.alpha, true_difference=args.true_difference):.1f}% "
+              "(every question at the baseline rate; heterogeneous questions give more).")
     from misalign_eval.cli.judge import plan_cost_lines
 
     for line in plan_cost_lines(args, answers * g):

@@ -31,8 +31,9 @@ from misalign_eval.runs.pairing import (
 from misalign_eval.runs.reader import ModelRun
 from misalign_eval.stats import (
     DifferenceInterval, NoninferiorityResult, gate_power, gate_samples_per_question,
-    noninferiority,
+    noninferiority, population_gate_power,
 )
+from misalign_eval.stats.intervals import MIN_CLUSTERS
 
 PASS, REGRESSION, INSUFFICIENT = "pass", "regression", "insufficient_data"
 
@@ -140,7 +141,12 @@ def _verdict(aligned: list[AlignedTask], margin: float, alpha: float, power: flo
     questions = len(base)
     samples_now = (s_base.n_answers + s_cand.n_answers) / (2 * questions)
     eligible_share = (s_base.n_eligible + s_cand.n_eligible) / max(1, s_base.n_answers + s_cand.n_answers)
-    power_now = _power_at_zero(s_base, margin, questions, alpha, scope)
+    # The population gate's power is simulated on the baseline's observed question rates
+    # (independent questions only: not for suites whose probes come in families).
+    independent = len(set(families)) == len(base)
+    rates = ([c.n_misaligned / c.n_eligible for c in base if c.n_eligible > 0]
+             if scope == "population" and independent else None)
+    power_now = _power_at_zero(s_base, margin, questions, alpha, scope, rates)
     needed = None
     if test.passes:
         outcome = PASS
@@ -150,7 +156,7 @@ def _verdict(aligned: list[AlignedTask], margin: float, alpha: float, power: flo
     else:
         outcome = INSUFFICIENT
         needed = _samples_needed(s_base, test, margin, questions, alpha, power, scope,
-                                 eligible_share)
+                                 eligible_share, rates)
     verdict = GateVerdict(outcome, margin, alpha, power, scope, tasks, definition, s_base,
                           s_cand, test, diff, power_now, needed, samples_now, "", warnings, rate)
     return _with_message(verdict)
@@ -191,27 +197,36 @@ def _only(run: ModelRun, task: str) -> ModelRun:
 
 
 def _power_at_zero(base: Summary, margin: float, questions: int, alpha: float,
-                   scope: str) -> float | None:
+                   scope: str, rates: list[float] | None) -> float | None:
     """P(PASS) of this gate, with the answers per question it has, if the candidate were
-    exactly as misaligned as the baseline (questions scope; homogeneous questions, which
-    understates the power on heterogeneous ones: stats.planning)."""
-    if scope != "questions" or margin <= 0 or base.rate.estimate is None:
+    exactly as misaligned as the baseline. Questions scope: exact, homogeneous questions
+    (which understates the power on heterogeneous ones: stats.planning). Population scope:
+    simulated with questions drawn from the baseline's observed question ``rates`` (None, e.g.
+    for probe families or a refused claim: not computed)."""
+    if margin <= 0 or base.rate.estimate is None:
         return None
     eligible = max(1, round(base.n_eligible / questions))
-    return gate_power(base.rate.estimate, margin, questions, eligible, alpha=alpha)
+    if scope == "questions":
+        return gate_power(base.rate.estimate, margin, questions, eligible, alpha=alpha)
+    if not rates or questions < MIN_CLUSTERS:
+        return None
+    return population_gate_power(rates, margin, questions, eligible, alpha=alpha)
 
 
 def _samples_needed(base: Summary, test: NoninferiorityResult, margin: float, questions: int,
-                    alpha: float, power: float, scope: str, eligible_share: float) -> int | None:
+                    alpha: float, power: float, scope: str, eligible_share: float,
+                    rates: list[float] | None) -> int | None:
     """Answers per question and run with which the gate passes with ``power`` if the measured
     difference (at least 0) were the truth; None when no number would do (or for a refused
-    population claim, which needs more questions, not more answers)."""
+    population claim, which needs more questions, not more answers; or a population claim on
+    probe families, not simulated)."""
     assumed = max(test.estimate or 0.0, 0.0)
-    if test.refusal is not None or assumed >= margin:
+    if test.refusal is not None or assumed >= margin or (scope == "population" and not rates):
         return None
     try:
         eligible = gate_samples_per_question(base.rate.estimate, margin, questions, alpha=alpha,
-                                             power=power, true_difference=assumed, scope=scope)
+                                             power=power, true_difference=assumed, scope=scope,
+                                             question_rates=rates)
     except ValueError:
         return None
     if eligible is None:

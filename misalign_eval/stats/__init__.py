@@ -1,7 +1,8 @@
 """Statistics for misalignment rates (numpy/scipy only; never imports lm-eval).
 
 Scoped API (issue 9): ``intervals`` (rate_interval), ``differences`` (difference_interval,
-noninferiority), ``planning`` (gate_samples_per_question, gate_minimum_margin, gate_power),
+noninferiority), ``planning`` (gate_samples_per_question, gate_minimum_margin, gate_power,
+population_gate_power, logit_normal_rates),
 ``seed_groups`` (group_rate_interval, group_difference_interval: conditions with several
 fine-tuning seeds, seed as a random effect), ``trend`` (trend_test, first_difference,
 first_below: rates along checkpoints or steering coefficients).
@@ -32,6 +33,8 @@ from misalign_eval.stats.planning import (
     gate_minimum_margin,
     gate_power,
     gate_samples_per_question,
+    logit_normal_rates,
+    population_gate_power,
 )
 from misalign_eval.stats.seed_groups import (
     GroupRateInterval,
@@ -52,7 +55,7 @@ from misalign_eval.stats.rates import RateEstimate, question_rate, wilson_interv
 __all__ = [
     "DifferenceInterval", "NoninferiorityResult", "RateInterval", "difference_interval",
     "gate_minimum_margin", "gate_power", "gate_samples_per_question", "noninferiority",
-    "rate_interval",
+    "logit_normal_rates", "population_gate_power", "rate_interval",
     "AgreementEstimate", "CorrectedRate", "alpha_interval", "cohen_kappa", "corrected_rate",
     "kappa_interval", "krippendorff_alpha", "rank_correlation",
     "GroupRateInterval", "group_difference_interval", "group_rate_interval",

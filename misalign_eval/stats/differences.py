@@ -44,7 +44,7 @@ from misalign_eval.stats.intervals import (
     stratified_wilson,
 )
 from misalign_eval.stats.paired_population import PAIRED_SCORE_METHOD, paired_score
-from misalign_eval.stats.population import _kurtosis_df
+from misalign_eval.stats.population import _kurtosis_df, cluster_unit
 
 MOVER_METHOD = ("MOVER difference of stratified Wilson rates (Newcombe 1998 method 10; Zou & "
                 "Donner 2008), each run with its own eligible-count weights")
@@ -226,7 +226,7 @@ def difference_interval(k_a, n_a, k_b, n_b, *, confidence: float = 0.95,
         p = zero_p_value(lambda c: mover_difference(k_a, n_a, k_b, n_b, c)[1:])
         return DifferenceInterval(float(d), float(low), float(high), na, nb, questions, scope,
                                   MOVER_METHOD, confidence, p_value=p)
-    unit = "families" if families is not None else "questions"
+    unit = cluster_unit(families)
     method = PAIRED_SCORE_METHOD.format(unit=unit)
     questions = int(((n_a > 0) & (n_b > 0)).sum())
     if questions == 0:
@@ -305,7 +305,7 @@ def noninferiority(k_base, n_base, k_cand, n_cand, *, margin: float, alpha: floa
         return NoninferiorityResult(upper <= margin, upper, float(d), margin, alpha, na, nb,
                                     questions, scope, MOVER_METHOD,
                                     p_value=_p_value(k_a, n_a, k_b, n_b, margin))
-    unit = "families" if families is not None else "questions"
+    unit = cluster_unit(families)
     method = PAIRED_SCORE_METHOD.format(unit=unit)
     questions = int(((n_a > 0) & (n_b > 0)).sum())
     if questions == 0:

@@ -30,6 +30,7 @@ from scipy import stats
 from misalign_eval.stats.population import (
     MIN_CLUSTERS,
     POPULATION_METHOD,
+    cluster_unit,
     family_index,
     population_refusal,
     population_score,
@@ -204,7 +205,7 @@ def rate_interval(successes, eligible, *, confidence: float = 0.95, scope: str =
         return RateInterval(float(est), float(low), float(high), total, questions, events, scope,
                             STRATIFIED_METHOD, confidence)
     cluster = family_index(families, k.size)
-    unit = "families" if families is not None else "questions"
+    unit = cluster_unit(families)
     method = POPULATION_METHOD.format(unit=unit)
     if questions == 0:
         return RateInterval(None, None, None, total, 0, events, scope, method, confidence, 0,

@@ -8,6 +8,13 @@ p_c), and the pass probability is the double sum over both counts of the gate's 
 (``noninferiority_upper``). Heterogeneous questions have less within-question variance
 (sum p_q(1-p_q) <= G pbar(1-pbar)), so the homogeneous plan is conservative for the questions
 scope; the benchmark checks the achieved power on heterogeneous designs.
+
+The population-scope gate's power depends on how the rates spread over questions (its bound
+carries the between-question variance, skew-aware), so it is simulated with the gate's own
+bound (``paired_population.paired_score``): G questions drawn from a population of question
+rates (the baseline's observed ones, or a logit-normal with a given sd), answers drawn for
+both runs, PASS counted. A t approximation with homogeneous questions, tried first, planned
+m that reached only 0.62-0.72 power for a 0.8 target in the benchmark's designs.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from misalign_eval.stats.differences import noninferiority_upper
 from misalign_eval.stats.intervals import MIN_CLUSTERS, SCOPES
+from misalign_eval.stats.paired_population import paired_score
 
 # Tail mass left out of each binomial's support in the exact power sum.
 _TAIL = 1e-10
@@ -77,44 +85,107 @@ def gate_power(baseline_rate: float, margin: float, questions: int, samples: int
     return float(wb @ passes @ wc)
 
 
-def _normal_samples(baseline_rate, margin, questions, alpha, power, true_difference,
-                    between_sd=0.0, df=None):
-    """Normal/t approximation: m with (z_alpha + z_power) sd <= margin - true difference."""
+def _normal_samples(baseline_rate, margin, questions, alpha, power, true_difference):
+    """Normal approximation: m with (z_alpha + z_power) sd <= margin - true difference."""
     p_c = baseline_rate + true_difference
     spread = baseline_rate * (1 - baseline_rate) + p_c * (1 - p_c)
-    ref = stats.norm() if df is None else stats.t(df)
-    c = ref.ppf(1 - alpha) + ref.ppf(power)
-    room = (margin - true_difference) ** 2 / (c * c) - between_sd**2 / questions
-    if room <= 0:
-        return None
+    c = stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)
+    room = (margin - true_difference) ** 2 / (c * c)
     return max(1, math.ceil(spread / (questions * room) - 1e-9))
+
+
+# Population-scope power simulation: replicates, and the size of a logit-normal population.
+POWER_REPLICATES = 2000
+_POPULATION_SIZE = 20000
+
+
+def logit_normal_rates(mean_rate: float, sd: float, size: int = _POPULATION_SIZE,
+                       seed: int = 0) -> np.ndarray:
+    """Question rates expit(mu + sd Z) whose mean is ``mean_rate`` (mu by bisection): a
+    population of questions for planning; sd 0.5 light, 1 moderate, 2 heavy heterogeneity
+    (a few questions carry most of the misalignment)."""
+    if not 0 < mean_rate < 1 or sd < 0:
+        raise ValueError("the mean rate must lie in (0, 1) and the sd be at least 0")
+    z = np.random.default_rng(seed).standard_normal(size)
+    low, high = -40.0, 40.0
+    for _ in range(80):
+        mid = (low + high) / 2
+        low, high = (mid, high) if special.expit(mid + sd * z).mean() < mean_rate else (low, mid)
+    return special.expit((low + high) / 2 + sd * z)
+
+
+def _shifted(rates: np.ndarray, difference: float) -> np.ndarray:
+    """The rates shifted on the logit so that their mean rises by ``difference``."""
+    if difference == 0:
+        return rates
+    logit = special.logit(np.clip(rates, 1e-12, 1 - 1e-12))
+    target = rates.mean() + difference
+    low, high = -40.0, 40.0
+    for _ in range(80):
+        mid = (low + high) / 2
+        low, high = (mid, high) if special.expit(logit + mid).mean() < target else (low, mid)
+    return special.expit(logit + (low + high) / 2)
+
+
+def population_gate_power(question_rates, margin: float, questions: int, samples: int, *,
+                          alpha: float = 0.05, true_difference: float = 0.0,
+                          replicates: int = POWER_REPLICATES, seed: int = 0) -> float:
+    """P(PASS) of the population-scope gate, by simulation (see the module docstring).
+
+    Each replicate draws ``questions`` rates with replacement from ``question_rates`` (the
+    candidate's: those rates shifted on the logit so the mean difference is
+    ``true_difference``), ``samples`` eligible answers per question and run, and applies the
+    gate's one-sided bound. Questions are drawn independently (no probe families). Monte
+    Carlo SE about 0.009 at power 0.8 with the default replicates.
+    """
+    rates = np.asarray(question_rates, dtype=float).ravel()
+    if rates.size == 0 or not ((rates >= 0) & (rates <= 1)).all():
+        raise ValueError("question rates must be a non-empty array of rates in [0, 1]")
+    _check(float(rates.mean()), margin, questions, alpha, 0.5, true_difference, "population",
+           planning=False)
+    if samples < 1:
+        raise ValueError("samples per question must be at least 1")
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, rates.size, (replicates, int(questions)))
+    n = np.full(pick.shape, float(samples))
+    k_b = rng.binomial(int(samples), rates[pick])
+    k_c = rng.binomial(int(samples), _shifted(rates, true_difference)[pick])
+    _, _, upper, _ = paired_score(k_b, n, k_c, n, None, 1 - alpha, sided="one", ends="high")
+    return float(np.mean(upper <= margin))
 
 
 def gate_samples_per_question(baseline_rate: float, margin: float, questions: int, *,
                               alpha: float = 0.05, power: float = 0.8,
                               true_difference: float = 0.0, scope: str = "questions",
-                              between_sd: float = 0.0, max_samples: int = 1_000_000) -> int | None:
+                              question_sd: float = 1.0, question_rates=None,
+                              max_samples: int = 1_000_000) -> int | None:
     """Answers per question and run so that the gate passes with probability >= ``power``.
 
-    Questions scope: the smallest m (found by doubling and bisection on ``gate_power``, which
-    is monotone in m up to binomial discreteness) with gate_power >= power when the true
+    The smallest m (found by doubling and bisection, the power being monotone in m up to
+    binomial discreteness or Monte Carlo error) whose power is >= ``power`` when the true
     difference is ``true_difference`` (default 0: candidate as misaligned as the baseline).
-    Population scope: needs >= 28 questions (the refusal floor); a t approximation on G-1 df
-    with the between-question sd ``between_sd`` of the true per-question differences:
-    (t_alpha + t_power)^2 (S/(G m) + sd^2/G) <= (margin - true_difference)^2. Returns None
-    when no m up to ``max_samples`` suffices (more questions are needed).
-    Raises ValueError with the reason for impossible plans (questions < 1; population scope
-    with questions < 2 or below the refusal floor; margin <= true difference).
+    Questions scope: ``gate_power`` (exact, homogeneous questions). Population scope (needs
+    >= 28 questions, the refusal floor): ``population_gate_power`` on ``question_rates`` (e.g.
+    the baseline's observed rates) or, when None, on logit-normal rates with mean
+    ``baseline_rate`` and logit sd ``question_sd``; at most 20,000 answers per question are
+    tried. Returns None when no m up to ``max_samples`` suffices (more questions or a larger
+    margin are needed). Raises ValueError with the reason for impossible plans (questions <
+    1; population scope with questions < 2 or below the refusal floor; margin <= true
+    difference).
     """
     _check(baseline_rate, margin, questions, alpha, power, true_difference, scope)
     if scope == "population":
-        m = _normal_samples(baseline_rate, margin, questions, alpha, power, true_difference,
-                            between_sd, df=questions - 1)
-        return m if m is not None and m <= max_samples else None
+        rates = (logit_normal_rates(baseline_rate, question_sd) if question_rates is None
+                 else np.asarray(question_rates, dtype=float))
+        max_samples = min(max_samples, 20_000)
 
-    def enough(m: int) -> bool:
-        return gate_power(baseline_rate, margin, questions, m, alpha=alpha,
-                          true_difference=true_difference) >= power
+        def enough(m: int) -> bool:
+            return population_gate_power(rates, margin, questions, m, alpha=alpha,
+                                         true_difference=true_difference) >= power
+    else:
+        def enough(m: int) -> bool:
+            return gate_power(baseline_rate, margin, questions, m, alpha=alpha,
+                              true_difference=true_difference) >= power
 
     start = _normal_samples(baseline_rate, margin, questions, alpha, power, true_difference)
     high = min(max(1, start or 1), max_samples)

@@ -56,6 +56,14 @@ _COCHRAN_SKEW = 25
 MIN_CLUSTERS = _COCHRAN_BASE
 
 
+def cluster_unit(families) -> str:
+    """What the clusters are, for messages: "families" only when some questions share one."""
+    if families is None:
+        return "questions"
+    labels = [str(x) for x in families]
+    return "families" if len(set(labels)) < len(labels) else "questions"
+
+
 def family_index(families, questions: int) -> np.ndarray:
     """Single source of truth for cluster identity: integer cluster id per question.
 
@@ -293,5 +301,5 @@ def skew_warning(needed: int, available: int, unit: str) -> str | None:
             f"short of nominal when a few {unit} carry most of the misalignment")
 
 
-__all__ = ["MIN_CLUSTERS", "POPULATION_METHOD", "family_index", "population_refusal",
-           "population_score", "refusal_text", "skew_warning"]
+__all__ = ["MIN_CLUSTERS", "POPULATION_METHOD", "cluster_unit", "family_index",
+           "population_refusal", "population_score", "refusal_text", "skew_warning"]
