@@ -15,7 +15,8 @@ where the judge errs more. The judge labels every answer:
   byq     question-dependent: Se_q ~ U(0.55, 0.95), Sp_q ~ U(0.85, 0.99) far, lower by
           0.2 / 0.1 near; the hot questions (p_q above theta0) get the lower Se
 People label n in {50, 100, 200, 400} answers drawn as label-sample draws them (stratified
-by question x band, near answers oversampled 3x, inclusion probabilities recorded). Scored
+by question x band, near answers oversampled 3x, inclusion probabilities recorded), and the
+variance is computed in those strata, as ``calibrate`` does. Scored
 against theta = sum n_q p_q / N of that replicate (the questions scope: the rate on these
 questions). Next to the coverage: the raw rate's mean bias, theta's mean and the mean width.
 
@@ -26,7 +27,7 @@ delete-one-question jackknife (t on G-1 df) makes a claim about questions like t
 
 Usage: python benchmarks/judge_calibration.py [--quick] [--seed N]
 Full: 4000 replicates per cell, 2000 Monte Carlo draws (Monte Carlo SE 0.0034 at 0.95);
---quick: 1000 replicates, 1000 draws (SE 0.007), about 1.5 minutes here. Last line:
+--quick: 1000 replicates, 1000 draws (SE 0.007), about 1.3 minutes here. Last line:
 ``min_coverage=X max_coverage=Y`` over the corrected-rate cells (target 0.94-0.97).
 """
 
@@ -82,7 +83,7 @@ def one_corrected(theta0: float, kind: str, n_labels: int, rng, n_boot: int):
                              for h in range(3 * G) if take[h]])
     weights = sizes[stratum[chosen]] / take[stratum[chosen]]
     result = corrected_rate(judge.sum(1), np.full(G, M), judge.ravel()[chosen].astype(int),
-                            human.ravel()[chosen].astype(int), weights, band.ravel()[chosen],
+                            human.ravel()[chosen].astype(int), weights, stratum[chosen],
                             n_boot=n_boot, seed=int(rng.integers(2**31)))
     theta = float((p * M).sum() / (G * M))
     return theta, result

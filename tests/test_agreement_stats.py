@@ -7,7 +7,7 @@ import pytest
 from misalign_eval.stats import (
     alpha_interval, cohen_kappa, corrected_rate, kappa_interval, krippendorff_alpha,
 )
-from misalign_eval.stats.misclassification import allocate, labels_to_halve
+from misalign_eval.stats.misclassification import allocate, collapse_singletons, labels_to_halve
 
 
 def test_kappa_of_a_two_by_two_table_by_hand():
@@ -92,6 +92,22 @@ def test_corrected_rate_weights_an_oversampled_stratum_by_its_inclusion_probabil
 def test_corrected_rate_refuses_without_labels_of_a_judge_class():
     got = corrected_rate([10], [100], [0, 0, 0], [0, 1, 0], [30, 30, 30])
     assert got.estimate is None and "called misaligned" in got.refusal
+
+
+def test_singleton_strata_are_collapsed_within_their_judge_label_by_weight():
+    # Judge-aligned singletons a (w 10), b (w 3), e (w 11), f (w 4): by weight b, f | a, e.
+    # The judge-misaligned stratum d keeps its two labels; c (misaligned, alone) has no
+    # other misaligned stratum with two labels... except d, which it joins.
+    strata = ["a", "b", "c", "d", "d", "e", "f"]
+    judge = np.array([0, 0, 1, 1, 1, 0, 0])
+    weights = np.array([10.0, 3.0, 2.5, 2.0, 2.0, 11.0, 4.0])
+    got = collapse_singletons(strata, judge, weights)
+    assert got[1] == got[6] and got[0] == got[5] and got[0] != got[1]
+    assert got[2] == got[3] == got[4]
+    assert len(set(got)) == 3
+    # Three singletons of one label make one group; strata with two labels stay apart.
+    got = collapse_singletons(["x", "y", "z", "u", "u"], np.zeros(5, int), np.array([1, 2, 3, 9, 9.]))
+    assert got[0] == got[1] == got[2] != got[3] == got[4]
 
 
 def test_allocation_oversamples_and_never_exceeds_a_stratum():

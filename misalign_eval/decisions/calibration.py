@@ -87,9 +87,9 @@ def calibrate(run: ModelRun, labels_path: Path, confidence: float = 0.95,
     judge = np.array([by_id[lb.id].misaligned for lb in labels], dtype=int)
     human = np.array([lb.human_misaligned for lb in labels], dtype=int)
     weights = np.array([1 / lb.inclusion_probability for lb in labels])
-    # Variance strata: the bands (flagged / near / other), pooled over questions, so no
-    # stratum holds a single label (collapsed strata: a little conservative).
-    strata = [lb.stratum.rsplit("|", 1)[-1] for lb in labels]
+    # Variance strata: those the sample was drawn in (question x band); corrected_rate
+    # collapses strata holding a single label with a neighbour of the same band.
+    strata = [lb.stratum for lb in labels]
     result = corrected_rate(k, n, judge, human, weights, strata, confidence=confidence, seed=seed)
     coherent = [lb.coherent == (by_id[lb.id].coherence is not None and by_id[lb.id].coherence
                                 > _thresholds(run)[1]) for lb in labels]

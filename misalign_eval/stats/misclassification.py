@@ -19,16 +19,22 @@ varies by question: theta = p_J R_1 + (1 - p_J) R_0 holds exactly on the run's a
 judge's sensitivity and specificity follow: Se = p_J PPV / theta, Sp = (1-p_J) NPV / (1-theta).
 
 Interval: percentiles of Monte Carlo draws of both sources of error, each with the variance
-of the way it was drawn (a parametric bootstrap):
+of the way it was drawn (a parametric bootstrap; the two parts are independent, Cochran 1977,
+Sampling Techniques, ch. 12 on double sampling):
 - calibration: given the answers, PPV and NPV err only because a sample was labelled. Their
   design variance is the stratified linearisation variance of a ratio with the finite
-  population correction 1 - pi (Cochran 1977, Sampling Techniques, secs. 5A.2 and 6.11;
-  labelling every answer removes it). PPV* and NPV* are drawn independently (disjoint
-  answers) from Jeffreys Beta laws on the effective sample size p(1-p)/V (Kish 1965; as the
-  questions-scope interval does), which stay in [0, 1] and keep their spread at 0 events;
+  population correction 1 - pi (Cochran 1977, secs. 5A.2 and 6.11; labelling every answer
+  removes it), in the strata the labels were drawn in (label-sample: question x band). A
+  stratum holding one label carries no variance estimate: such strata are collapsed in pairs
+  with another of the same judge label and nearest weight, i.e. the same band of the design
+  (collapsed strata, Wolter 2007, Introduction to Variance Estimation, sec. 2.5). PPV* and
+  NPV* are drawn independently (disjoint answers) from Jeffreys Beta laws on the effective
+  sample size p(1-p)/V, at most the labels' count over 1 - f (Korn & Graubard 1998, Survey
+  Methodology 24:193: a variance from a few labels per stratum is too unstable to shrink the
+  interval below the binomial one); at 0 or all events the Kish (1965) size over 1 - f;
 - answers: the rate on these questions varies with the answers drawn even when every answer
   is labelled: variance sum_q n_q t_q(1 - t_q) / N^2 with t_q the corrected rate of question
-  q, drawn as a Jeffreys Beta on that effective n and added as a deviation.
+  q, added as a normal deviation.
 The calibration part is the interval with the answer deviation held at 0. Its variance is
 (1 - f)/n-shaped in the number of labels n (f = n/N), so ``labels_to_halve`` solves
 (1 - n'/N)/n' = (1 - n/N)/(4n) for n' and reports n' - n.
@@ -44,8 +50,9 @@ from misalign_eval.stats.intervals import check_counts, stratified_wilson
 
 METHOD = ("Rogan-Gladen correction in double-sampling form (Tenenbein 1970) with "
           "Horvitz-Thompson weighted predictive values (design variance with finite population "
-          "correction); percentiles of Jeffreys draws of both predictive values and of the "
-          "answers' stratified binomial spread")
+          "correction in the sampling strata, singletons collapsed); percentiles of Jeffreys "
+          "draws of both predictive values (Korn-Graubard effective size) plus the answers' "
+          "binomial spread")
 N_BOOT = 4000
 
 
@@ -126,34 +133,59 @@ def check_labels(judge, human, weights, strata=None):
 
 def ratio_variance(y, x, w, pi, strata) -> tuple[float, float]:
     """(R, V): the weighted ratio R = sum w y / sum w x and its stratified linearisation
-    variance with finite population correction (Cochran 1977, 6.11). Strata with one
-    labelled answer carry no variance estimate: they are pooled into one stratum."""
+    variance with finite population correction (Cochran 1977, 6.11). A stratum with one
+    labelled answer adds nothing (``collapse_singletons`` leaves one only when it is alone)."""
     total = (w * x).sum()
     r = (w * y).sum() / total
     u = w * (y - r * x) / total
-    sizes = np.bincount(strata)
-    strata = np.where(sizes[strata] < 2, sizes.size, strata)  # singletons pooled
     v = 0.0
     for h in np.unique(strata):
         inside = strata == h
         n_h = int(inside.sum())
         if n_h < 2:
-            continue  # a lone singleton: nothing to pool it with
+            continue
         dev = u[inside] - u[inside].mean()
         v += (1 - pi[inside].mean()) * n_h / (n_h - 1) * (dev * dev).sum()
     return float(r), float(v)
 
 
+def collapse_singletons(strata, judge, weights) -> np.ndarray:
+    """Strata (0..H-1) for the variance: strata holding one label are merged in pairs, in
+    order of weight, with others of the same judge label (an odd one out joins the last
+    pair); a lone one joins the stratum with that judge label and the nearest mean weight
+    (Wolter 2007, 2.5). With label-sample's design the weight tells the bands apart."""
+    s = np.unique(np.asarray(strata), return_inverse=True)[1].ravel()
+    out = s.copy()
+    sizes = np.bincount(s)
+    mean_w = np.bincount(s, weights=weights) / sizes
+    for label in (0, 1):
+        single = np.unique(s[(sizes[s] == 1) & (judge == label)])
+        single = single[np.argsort(mean_w[single], kind="stable")]
+        if single.size >= 2:
+            pairs = np.minimum(np.arange(single.size) // 2, single.size // 2 - 1)
+            for i, h in enumerate(single):
+                out[s == h] = single[2 * pairs[i]]
+        elif single.size == 1:
+            others = np.unique(s[(sizes[s] > 1) & (judge == label)])
+            if others.size:
+                near = others[np.argmin(np.abs(mean_w[others] - mean_w[single[0]]))]
+                out[s == single[0]] = near
+    return np.unique(out, return_inverse=True)[1].ravel()
+
+
 def predictive_draws(judge, human, weights, pi, strata, label: int, n_boot: int, rng):
     """(share, draws): the HT share of human-misaligned answers among labelled answers the
-    judge gave ``label``, and Jeffreys draws of it on its design-effective sample size (at
-    0 or all events, or no variance: the Kish size, divided by 1 - f for the finite
-    population)."""
+    judge gave ``label``, and Jeffreys draws of it on its design-effective sample size
+    p(1-p)/V, at most the domain's labels over 1 - f (Korn & Graubard 1998); at 0 or all
+    events, or no variance: the Kish size over 1 - f."""
     domain = (judge == label).astype(float)
     r, v = ratio_variance(human * domain, domain, weights, pi, strata)
     inside = domain == 1
-    fpc = 1 - pi[inside].mean()
-    n_eff = r * (1 - r) / v if v > 0 and 0 < r < 1 else kish_n(weights[inside]) / max(fpc, 1e-9)
+    fpc = max(1 - pi[inside].mean(), 1e-9)
+    if v > 0 and 0 < r < 1:
+        n_eff = min(r * (1 - r) / v, inside.sum() / fpc)
+    else:
+        n_eff = kish_n(weights[inside]) / fpc
     return r, rng.beta(r * n_eff + 0.5, (1 - r) * n_eff + 0.5, n_boot)
 
 
@@ -197,7 +229,8 @@ def corrected_rate(judge_positive, eligible, judge, human, weights, strata=None,
     rate's denominator) for question q. Per labelled answer (each one of those eligible
     answers): ``judge`` and ``human`` labels (1 = misaligned under the run's definition),
     ``weights`` = 1 / inclusion probability and the ``strata`` it was drawn in (for the
-    variance; strata with one labelled answer are pooled).
+    variance; give the strata the sample was drawn in, e.g. label-sample's question x band:
+    strata with one labelled answer are collapsed with a neighbour of the same judge label).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence {confidence} must lie in (0, 1)")
@@ -220,6 +253,7 @@ def corrected_rate(judge_positive, eligible, judge, human, weights, strata=None,
                 f"agree with that verdict cannot be estimated; label some of those answers"))
     rng = np.random.default_rng(seed)
     pi = 1.0 / w
+    s = collapse_singletons(s, j, w)
     ppv, ppv_b = (predictive_draws(j, h, w, pi, s, 1, n_boot, rng) if (j == 1).any()
                   else (0.0, np.zeros(n_boot)))
     miss, miss_b = (predictive_draws(j, h, w, pi, s, 0, n_boot, rng) if (j == 0).any()
@@ -229,9 +263,7 @@ def corrected_rate(judge_positive, eligible, judge, human, weights, strata=None,
     share = k[rated] / n[rated]
     t = share * ppv + (1 - share) * miss  # corrected rate of each question
     v_ans = float((n[rated] * t * (1 - t)).sum() / big_n ** 2)
-    ans_n = point * (1 - point) / v_ans if v_ans > 0 else float(big_n)
-    deviation = rng.beta(point * ans_n + 0.5, (1 - point) * ans_n + 0.5, n_boot)
-    deviation -= deviation.mean()
+    deviation = rng.standard_normal(n_boot) * np.sqrt(v_ans)
     calibration = raw * ppv_b + (1 - raw) * miss_b
     low, high = _quantiles(np.clip(calibration + deviation, 0.0, 1.0), confidence)
     cal_low, cal_high = _quantiles(calibration, confidence)
@@ -247,4 +279,4 @@ def corrected_rate(judge_positive, eligible, judge, human, weights, strata=None,
         labels_to_halve=labels_to_halve(int(j.size), big_n) if cal_half > 0 else None, **base)
 
 
-__all__ = ["CorrectedRate", "allocate", "corrected_rate", "labels_to_halve"]
+__all__ = ["CorrectedRate", "allocate", "collapse_singletons", "corrected_rate", "labels_to_halve"]
