@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,15 @@ def misalign_eval_cmd(*args: str) -> list[str]:
 def sim():
     with SimulatedEndpoint(SimSettings(misalignment_rate=0.2, seed=7)) as endpoint:
         yield endpoint
+
+
+def break_judge_after(sim, subject_calls: int) -> threading.Thread:
+    """Preflight passes; once generation is under way every judge call fails."""
+    def watch():
+        while sim.counters.subject_calls < subject_calls:
+            time.sleep(0.02)
+        sim.settings = SimSettings(rate_500=1.0)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread

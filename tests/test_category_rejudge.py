@@ -8,12 +8,12 @@ import os
 import shlex
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
-from conftest import clean_env, misalign_eval_cmd, run, sim_judge_env, subject_args
+from conftest import (
+    break_judge_after, clean_env, misalign_eval_cmd, run, sim_judge_env, subject_args,
+)
 from misalign_eval.harness.kept_answers import KeptAnswers, judge_command
 from misalign_eval.harness.settings import TaskSettings
 from misalign_eval.runs.reader import latest_results_file, load_task_results
@@ -155,18 +155,6 @@ def test_the_command_for_kept_category_answers_names_only_what_the_run_changed(t
         "--rate-category OPENAI --rate-name claims_openai")
     where = KeptAnswers(path, command).where()
     assert "re-run" not in where and f"grade them with `{command}`" in where
-
-
-def break_judge_after(sim, subject_calls: int) -> threading.Thread:
-    """Preflight passes; once generation is under way every judge call fails."""
-    def watch():
-        while sim.counters.subject_calls < subject_calls:
-            time.sleep(0.02)
-        sim.settings = SimSettings(rate_500=1.0)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.slow

@@ -6,12 +6,10 @@ import json
 import os
 import random
 import sqlite3
-import threading
-import time
 
 import pytest
 
-from conftest import misalign_eval_cmd, run, sim_judge_env, subject_args
+from conftest import break_judge_after, misalign_eval_cmd, run, sim_judge_env, subject_args
 from misalign_eval.errors import JudgeFailure
 from misalign_eval.judging.config import JudgeConfig
 from misalign_eval.judging.grading import Question, judge_questions, opened_judge
@@ -98,18 +96,6 @@ def test_the_sequential_check_fires_only_when_failures_are_clearly_above_the_lim
     assert health.dead is fires
     if fires:
         assert n <= 40  # about one round of a 32-wide pool
-
-
-def break_judge_after(sim, subject_calls: int) -> threading.Thread:
-    """Preflight passes; once generation is under way every judge call fails."""
-    def watch():
-        while sim.counters.subject_calls < subject_calls:
-            time.sleep(0.02)
-        sim.settings = SimSettings(rate_500=1.0)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.slow
