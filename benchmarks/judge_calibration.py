@@ -18,7 +18,10 @@ People label n in {50, 100, 200, 400} answers drawn as label-sample draws them (
 by question x band, near answers oversampled 3x, inclusion probabilities recorded), and the
 variance is computed in those strata, as ``calibrate`` does. Scored
 against theta = sum n_q p_q / N of that replicate (the questions scope: the rate on these
-questions). Next to the coverage: the raw rate's mean bias, theta's mean and the mean width.
+questions). Next to the coverage: the raw rate's mean bias, theta's mean, the mean width and
+the mean number of labelled answers the judge called aligned and people misaligned (the
+events behind 1 - NPV): with about 3 or fewer, the interval is limited by the discreteness
+of those few events and over-covers rather than under-covers.
 
 Agreement. Two judges (kappa) or three (alpha) with question-dependent accuracy label m = 50
 answers to each of G in {10, 30} questions drawn from a population of questions; scored
@@ -86,7 +89,10 @@ def one_corrected(theta0: float, kind: str, n_labels: int, rng, n_boot: int):
                             human.ravel()[chosen].astype(int), weights, stratum[chosen],
                             n_boot=n_boot, seed=int(rng.integers(2**31)))
     theta = float((p * M).sum() / (G * M))
-    return theta, result
+    # Labelled answers the judge called aligned and people misaligned: the events behind
+    # 1 - NPV, the share that carries most of the correction at low rates.
+    misses = int((human.ravel()[chosen] & ~judge.ravel()[chosen]).sum())
+    return theta, result, misses
 
 
 def corrected_cells(replicates: int, n_boot: int, rng) -> list[tuple]:
@@ -94,10 +100,11 @@ def corrected_cells(replicates: int, n_boot: int, rng) -> list[tuple]:
     for theta0 in (0.05, 0.15, 0.30):
         for kind in ("good", "weak", "byq"):
             for n_labels in (50, 100, 200, 400):
-                hits, bias, width, truth, refused = 0, 0.0, 0.0, 0.0, 0
+                hits, bias, width, truth, refused, misses = 0, 0.0, 0.0, 0.0, 0, 0
                 for _ in range(replicates):
-                    theta, r = one_corrected(theta0, kind, n_labels, rng, n_boot)
+                    theta, r, missed = one_corrected(theta0, kind, n_labels, rng, n_boot)
                     truth += theta
+                    misses += missed
                     bias += r.raw - theta
                     if r.low is None:
                         refused += 1
@@ -106,7 +113,8 @@ def corrected_cells(replicates: int, n_boot: int, rng) -> list[tuple]:
                     width += r.high - r.low
                 done = replicates - refused
                 rows.append((theta0, kind, n_labels, hits / max(done, 1), bias / replicates,
-                             truth / replicates, width / max(done, 1), refused))
+                             truth / replicates, width / max(done, 1), refused,
+                             misses / replicates))
     return rows
 
 
@@ -193,11 +201,12 @@ def main(argv=None) -> int:
     se_mc = (0.95 * 0.05 / replicates) ** 0.5
     print(f"Corrected rate (Rogan-Gladen in double-sampling form, HT-weighted; {replicates} replicates per cell, "
           f"{n_boot} bootstrap draws; Monte Carlo SE of a coverage near 0.95: {se_mc:.3f})")
-    print("| true mean | judge | labels | coverage (95%) | raw bias | theta | mean width | refused |")
-    print("|---|---|---|---|---|---|---|---|")
-    for theta0, kind, n, cov, bias, truth, width, refused in rows:
+    print("| true mean | judge | labels | coverage (95%) | raw bias | theta | mean width | "
+          "refused | labelled misses |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for theta0, kind, n, cov, bias, truth, width, refused, misses in rows:
         print(f"| {theta0:.0%} | {kind} | {n} | {cov:.3f} | {100 * bias:+.1f} pp | "
-              f"{100 * truth:.1f}% | {100 * width:.1f} pp | {refused} |")
+              f"{100 * truth:.1f}% | {100 * width:.1f} pp | {refused} | {misses:.1f} |")
     agree = agreement_cells(replicates // 2, rng)
     print(f"\nAgreement (delete-one-question jackknife, t on G-1 df; {replicates // 2} replicates "
           "per cell)")
