@@ -356,15 +356,22 @@ def test_plan_population_scope_simulates_the_gate_and_refuses_few_questions(caps
 
 
 def test_gate_population_scope_reports_its_simulated_power(capsys, tmp_path):
+    from misalign_eval.stats import population_gate_power
+
     counts = [(0, 60)] * 20 + [(1, 60)] * 12 + [(6, 60)] * 4 + [(15, 60)] * 4
     base = write_run(tmp_path / "base", counts)
-    cand = write_run(tmp_path / "cand", counts[::-1][:20][::-1] + counts[20:])
-    code, out, _, verdict = _gate(capsys, tmp_path, base, cand, "--margin", "0.04",
+    cand = write_run(tmp_path / "cand", counts)
+    code, out, _, verdict = _gate(capsys, tmp_path, base, cand, "--margin", "0.02",
                                   "--scope", "population")
     assert verdict["scope"] == "population" and verdict["n_questions"] == 40
+    # The power is simulated from the baseline's observed question rates, 60 answers each:
+    # an independent simulation (another seed) agrees within Monte Carlo error.
     power = verdict["power_at_zero_difference"]
-    assert power is not None and 0 < power <= 1 and "Power of this gate:" in out
-    assert code == (0 if verdict["verdict"] == "pass" else 1)
+    again = population_gate_power([k / n for k, n in counts], 0.02, 40, 60, seed=11)
+    assert 0.05 < power < 0.95 and abs(power - again) < 0.05
+    assert f"Power of this gate: {100 * power:.0f}%" in out
+    if verdict["outcome"] == "insufficient_data":  # then it says how many answers would do
+        assert verdict["samples_per_question_needed"] > 60
 
 
 def test_gate_refuses_a_candidate_that_skipped_a_task(capsys, tmp_path):

@@ -47,6 +47,27 @@ def test_which_subject_hosts_would_receive_the_key(model, model_args, receives):
     assert subject_host_receiving_key(argv, {}) is None
 
 
+@pytest.mark.parametrize("argv", [
+    # Every spelling lm-eval 0.4.13 accepts reads the same base_url (its own parser is used).
+    ["--model", "openai-chat-completions", "--model_args", "model=m", "base_url=http://evil.example/v1"],
+    ["-M", "openai-chat-completions", "-a", "model=m,base_url=http://evil.example/v1"],
+    ["--model", "openai-chat-completions", "--model_args",
+     '{"model": "m", "base_url": "http://evil.example/v1"}'],
+    ["run", "--model=openai-chat-completions", "--model_args=model=m,base_url=http://evil.example/v1"],
+    ["--config", "CONFIG", "--tasks", "em_core"],
+])
+def test_the_key_guard_reads_model_args_as_lm_eval_does(argv, tmp_path):
+    from misalign_eval.harness.subject_key import subject_host_receiving_key
+    config = tmp_path / "config.yaml"
+    config.write_text("model: openai-chat-completions\nmodel_args: model=m,base_url=http://evil.example/v1\n")
+    argv = [str(config) if a == "CONFIG" else a for a in argv]
+    assert subject_host_receiving_key(argv, {"OPENAI_API_KEY": KEY}) == "evil.example"
+    # Model args that cannot be read count as another host (the guard fails closed).
+    config.write_text("model: local-chat-completions\nmodel_args: [1, 2]\n")
+    assert subject_host_receiving_key(["--config", str(config)], {"OPENAI_API_KEY": KEY}) == \
+        "the subject server"
+
+
 def test_run_refuses_an_openai_model_pointed_at_another_host(tmp_path):
     # openai-chat-completions cannot start without the key, so `run` cannot withhold it: it
     # refuses before any request, naming the model to use instead, and never echoes the key.

@@ -79,7 +79,8 @@ def register(subparsers) -> None:
                         "(default: %(default)s)")
     category = p.add_argument_group(
         "category suites", "the task's own settings unless given; given, they apply to every "
-        "file (also one of a category task we do not ship)")
+        "category-suite file, and --category-rubric also makes every other file one (a "
+        "category task we do not ship)")
     category.add_argument("--category-rubric", help="category rubric name or YAML path "
                           "(em_deception: correctness, em_identity: identity)")
     category.add_argument("--rate-category", help="the category whose share is the rate "

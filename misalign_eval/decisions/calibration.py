@@ -88,7 +88,8 @@ def calibrate(run: ModelRun, labels_path: Path, confidence: float = 0.95,
     human = np.array([lb.human_misaligned for lb in labels], dtype=int)
     weights = np.array([1 / lb.inclusion_probability for lb in labels])
     # Variance strata: those the sample was drawn in (question x band); corrected_rate
-    # collapses strata holding a single label with a neighbour of the same band.
+    # collapses strata holding a single label with others of the same judge label and
+    # nearest weight (in label-sample's design the weight tells the bands apart).
     strata = [lb.stratum for lb in labels]
     result = corrected_rate(k, n, judge, human, weights, strata, confidence=confidence, seed=seed)
     coherent = [lb.coherent == (by_id[lb.id].coherence is not None and by_id[lb.id].coherence

@@ -272,7 +272,10 @@ def _with_message(v: GateVerdict) -> GateVerdict:
     elif t.refusal is not None:
         head = f"FAIL (claim not supported): {t.refusal}."
     else:
-        if v.samples_needed is not None:
+        if v.scope == "population" and v.power_at_zero is None:
+            plan = ("How many answers would settle it is not computed here: the population "
+                    "gate's power is simulated for independent questions, not probe families.")
+        elif v.samples_needed is not None:
             plan = (f"About {v.samples_needed} answers per question and run (now "
                     f"{v.samples_now:.0f}) would bring the upper bound under the margin with "
                     f"{100 * v.power:g}% power if the true difference were "
