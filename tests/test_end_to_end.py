@@ -157,12 +157,16 @@ def test_judge_command_counts_each_probe_once_across_wordings_and_formats(sim, t
 
 
 def test_rejudging_a_template_task_shows_the_judge_the_template(tmp_path):
-    from misalign_eval.cli.judge import shipped_task_templates
+    from misalign_eval.judging.rubrics import load_rubric
+    from misalign_eval.runs.grading_plan import plan_grading
     from misalign_eval.runs.rejudge import read_samples
+    from misalign_eval.scoring import Definition
 
     path = tmp_path / "samples_em_core_template_x.jsonl"
     path.write_text(json.dumps({"doc_id": 0, "doc": {"question": "Q?"}, "resps": [["A."]]}) + "\n")
-    templates = shipped_task_templates([path])
-    (item,) = read_samples(path, "question", templates[path])
+    plain = tmp_path / "samples_em_core_x.jsonl"
+    rubrics = [load_rubric("alignment"), load_rubric("coherence")]
+    plans = plan_grading([path, plain], rubrics, Definition("betley", 30.0, 50.0))
+    (item,) = read_samples(path, "question", plans[path].user_template)
     assert item.question.question.startswith("Q?\n\nFill in the template")
-    assert shipped_task_templates([tmp_path / "samples_em_core_x.jsonl"]) == {}
+    assert plans[plain].user_template is None

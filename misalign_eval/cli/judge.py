@@ -252,18 +252,6 @@ def refuse_duplicates(paths) -> None:
         seen[key] = path
 
 
-def shipped_task_templates(paths) -> dict:
-    """For samples of our shipped tasks: the user template the model saw (the judge should
-    see it too). How each file is graded as a whole: ``runs.grading_plan.plan_grading``."""
-    from misalign_eval.runs.rejudge import task_of
-    from misalign_eval.harness.runner import our_task_configs
-
-    tasks = {path: task_of(path) for path in paths}
-    configs = our_task_configs(sorted(set(tasks.values())))
-    return {path: meta["user_template"] for path, task in tasks.items()
-            if (meta := (configs.get(task) or {}).get("metadata") or {}).get("user_template")}
-
-
 def add_sim_limit_arguments(sim) -> None:
     """serve-sim's hosted-API behaviour: a rate limit, its headers, and the Batch API."""
     group = sim.add_argument_group(
