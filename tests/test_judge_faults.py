@@ -164,3 +164,28 @@ def test_lm_eval_run_aborts_instead_of_publishing_a_rate_from_a_broken_judge(tmp
     with open(saved) as f:
         lines = [json.loads(line) for line in f]
     assert len(lines) == 10 and all(len(line["resps"][0]) == 5 for line in lines)
+
+
+def test_cancelling_a_grading_stops_every_worker_and_turns_no_call_into_an_error():
+    # Ctrl-C reaches the grading as a cancellation (asyncio.run): it must propagate, and no
+    # worker may live on to see its HTTP client closed under it (which reads as an error).
+    import asyncio
+
+    from misalign_eval.judging.client import Judge
+
+    async def cancel_midway(judge, items):
+        task = asyncio.ensure_future(judge.grade(items, progress=False))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+
+    with SimulatedEndpoint(SimSettings(latency_ms=40, seed=1)) as sim:
+        config = JudgeConfig.from_env({"MISALIGN_JUDGE_BASE_URL": sim.base_url,
+                                       "MISALIGN_JUDGE_CACHE": "off",
+                                       "MISALIGN_JUDGE_CONCURRENCY": "4"})
+        judge = Judge(config, [load_rubric("alignment"), load_rubric("coherence")], None)
+        items = [("q", f"answer {i}", None) for i in range(100)]
+        left = asyncio.run(cancel_midway(judge, items))
+    assert left == []

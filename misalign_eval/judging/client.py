@@ -244,7 +244,15 @@ class Judge:
             pool = asyncio.ensure_future(asyncio.gather(
                 *(worker() for _ in range(min(self.config.concurrency, len(todo))))))
             watch = asyncio.ensure_future(dead.wait())
-            await asyncio.wait([pool, watch], return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait([pool, watch], return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # Ctrl-C (asyncio.run cancels this task): stop the workers before the client
+                # closes under them, so none turns the cancellation into an error outcome.
+                pool.cancel()
+                watch.cancel()
+                await asyncio.gather(pool, watch, return_exceptions=True)
+                raise
             watch.cancel()
             if dead.is_set():
                 pool.cancel()  # calls still hanging are not waited for
