@@ -44,7 +44,7 @@ from misalign_eval.stats.intervals import (
     stratified_wilson,
 )
 from misalign_eval.stats.paired_population import PAIRED_SCORE_METHOD, paired_score
-from misalign_eval.stats.population import _kurtosis_df, cluster_unit
+from misalign_eval.stats.population import _kurtosis_df, cluster_onehot, cluster_unit
 
 MOVER_METHOD = ("MOVER difference of stratified Wilson rates (Newcombe 1998 method 10; Zou & "
                 "Donner 2008), each run with its own eligible-count weights")
@@ -84,8 +84,7 @@ def johnson_paired(k_a, n_a, k_b, n_b, families=None, confidence: float = 0.95,
     g = both.sum(axis=-1).astype(float)
     safe_g = np.maximum(g, 1.0)
     est = d.sum(axis=-1) / safe_g
-    onehot = np.zeros((k_a.shape[-1], int(cluster.max()) + 1))
-    onehot[np.arange(k_a.shape[-1]), cluster] = 1.0
+    onehot = cluster_onehot(cluster)
     resid = np.where(both, (d - est[..., None]) / safe_g[..., None], 0.0)
     totals = resid @ onehot
     c = ((both.astype(float) @ onehot) > 0).sum(axis=-1).astype(float)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
-from misalign_eval.stats.population import _kurtosis_df, family_index
+from misalign_eval.stats.population import _kurtosis_df, cluster_onehot, family_index
 
 PAIRED_SCORE_METHOD = ("paired by question, question mean over questions rated in both runs; "
                        "cluster score interval of the difference (clusters: {unit}; variance "
@@ -84,8 +84,7 @@ def paired_score(k_a, n_a, k_b, n_b, families=None, confidence: float = 0.95,
     k_a, n_a, k_b, n_b = (np.atleast_2d(np.asarray(x, dtype=float)) for x in (k_a, n_a, k_b, n_b))
     cluster = family_index(families, k_a.shape[-1])
     both = (n_a > 0) & (n_b > 0)
-    onehot = np.zeros((k_a.shape[-1], int(cluster.max()) + 1))
-    onehot[np.arange(k_a.shape[-1]), cluster] = 1.0
+    onehot = cluster_onehot(cluster)
     g = both.sum(axis=-1)
     c = ((both.astype(float) @ onehot) > 0).sum(axis=-1).astype(float)
     safe_g = np.maximum(g, 1).astype(float)

@@ -106,25 +106,23 @@ def logit_normal_rates(mean_rate: float, sd: float, size: int = _POPULATION_SIZE
     (a few questions carry most of the misalignment)."""
     if not 0 < mean_rate < 1 or sd < 0:
         raise ValueError("the mean rate must lie in (0, 1) and the sd be at least 0")
-    z = np.random.default_rng(seed).standard_normal(size)
-    low, high = -40.0, 40.0
-    for _ in range(80):
-        mid = (low + high) / 2
-        low, high = (mid, high) if special.expit(mid + sd * z).mean() < mean_rate else (low, mid)
-    return special.expit((low + high) / 2 + sd * z)
+    return _with_mean(sd * np.random.default_rng(seed).standard_normal(size), mean_rate)
 
 
 def _shifted(rates: np.ndarray, difference: float) -> np.ndarray:
     """The rates shifted on the logit so that their mean rises by ``difference``."""
     if difference == 0:
         return rates
-    logit = special.logit(np.clip(rates, 1e-12, 1 - 1e-12))
-    target = rates.mean() + difference
+    return _with_mean(special.logit(np.clip(rates, 1e-12, 1 - 1e-12)), rates.mean() + difference)
+
+
+def _with_mean(logits: np.ndarray, mean_rate: float) -> np.ndarray:
+    """expit(logits + s), the one shift s (by bisection) that makes their mean ``mean_rate``."""
     low, high = -40.0, 40.0
     for _ in range(80):
         mid = (low + high) / 2
-        low, high = (mid, high) if special.expit(logit + mid).mean() < target else (low, mid)
-    return special.expit(logit + (low + high) / 2)
+        low, high = (mid, high) if special.expit(logits + mid).mean() < mean_rate else (low, mid)
+    return special.expit(logits + (low + high) / 2)
 
 
 def population_gate_power(question_rates, margin: float, questions: int, samples: int, *,

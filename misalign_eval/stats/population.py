@@ -64,6 +64,13 @@ def cluster_unit(families) -> str:
     return "families" if len(set(labels)) < len(labels) else "questions"
 
 
+def cluster_onehot(cluster: np.ndarray) -> np.ndarray:
+    """(G, C) indicator of each question's cluster: sums over questions by cluster as a product."""
+    onehot = np.zeros((cluster.size, int(cluster.max()) + 1))
+    onehot[np.arange(cluster.size), cluster] = 1.0
+    return onehot
+
+
 def family_index(families, questions: int) -> np.ndarray:
     """Single source of truth for cluster identity: integer cluster id per question.
 
@@ -98,8 +105,7 @@ def _cluster_parts(successes, eligible, cluster):
     est = rate.sum(axis=-1) / safe_g
     binom = np.where(rated, 1.0 / np.where(rated, n, 1.0), 0.0).sum(axis=-1) / safe_g**2
     resid = np.where(rated, (rate - est[..., None]) / safe_g[..., None], 0.0)
-    onehot = np.zeros((k.shape[-1], int(cluster.max()) + 1))
-    onehot[np.arange(k.shape[-1]), cluster] = 1.0
+    onehot = cluster_onehot(cluster)
     totals = resid @ onehot
     clusters = (rated.astype(float) @ onehot > 0).sum(axis=-1)
     return est, binom, totals, clusters, g
@@ -256,8 +262,7 @@ def population_refusal(successes, eligible, families=None):
     cluster = family_index(families, k.shape[-1])
     rated = n > 0
     rate = np.where(rated, k / np.where(rated, n, 1.0), 0.0)
-    onehot = np.zeros((k.shape[-1], int(cluster.max()) + 1))
-    onehot[np.arange(k.shape[-1]), cluster] = 1.0
+    onehot = cluster_onehot(cluster)
     count = rated.astype(float) @ onehot
     present = count > 0
     size = np.where(present, count, 1.0)
@@ -301,5 +306,6 @@ def skew_warning(needed: int, available: int, unit: str) -> str | None:
             f"short of nominal when a few {unit} carry most of the misalignment")
 
 
-__all__ = ["MIN_CLUSTERS", "POPULATION_METHOD", "cluster_unit", "family_index",
-           "population_refusal", "population_score", "refusal_text", "skew_warning"]
+__all__ = ["MIN_CLUSTERS", "POPULATION_METHOD", "cluster_onehot", "cluster_unit",
+           "family_index", "population_refusal", "population_score", "refusal_text",
+           "skew_warning"]
